@@ -1,0 +1,1 @@
+"""Wiring: settings, dispatcher factory, middlewares, states, callback data, keyboards."""

@@ -1,0 +1,70 @@
+"""Bot and Dispatcher factories: main.py and the tests build the bot through these."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatType, ParseMode
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.middlewares import (
+    AccessMiddleware,
+    DbSessionMiddleware,
+    UserLocaleMiddleware,
+    UserMiddleware,
+)
+from bot.storage import DatabaseStorage
+from handlers import get_routers
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
+    """Every method call and file download goes through TELEGRAM_API_URL."""
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.require_token(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    i18n: I18n,
+    *,
+    storage: BaseStorage | None = None,
+    events_isolation: BaseEventIsolation | None = None,
+) -> Dispatcher:
+    dp = Dispatcher(
+        storage=storage or DatabaseStorage(session_factory),
+        # One update per user at a time: a double tap on «Отправить» is handled in sequence.
+        events_isolation=events_isolation or SimpleEventIsolation(),
+        settings=settings,
+        session_factory=session_factory,
+        i18n=i18n,
+    )
+    dp.update.outer_middleware(DbSessionMiddleware(session_factory))
+    dp.update.outer_middleware(UserMiddleware())
+    locale_middleware = UserLocaleMiddleware(i18n)
+    dp.update.outer_middleware(locale_middleware)
+    # Error handlers run outside the update chain; they need the user's language too.
+    dp.error.outer_middleware(locale_middleware)
+    access = AccessMiddleware()
+    dp.message.middleware(access)
+    dp.callback_query.middleware(access)
+
+    # School data never goes to groups or channels: only private chats reach the features.
+    private = Router(name="private")
+    private.message.filter(F.chat.type == ChatType.PRIVATE)
+    private.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    private.include_routers(*get_routers())
+    dp.include_router(private)
+    return dp

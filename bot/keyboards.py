@@ -1,0 +1,100 @@
+"""Keyboard builders: they take what they show as parameters and do no queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import (
+    Cancel,
+    InviteDone,
+    InviteRole,
+    InviteSchool,
+    LangChoice,
+    MunicipalityPick,
+    ProjectChoice,
+    SchoolsPage,
+)
+from bot.texts import project_name, role_name
+from models import Municipality, Project, Role, School
+
+PAGE_SIZE = 8
+
+
+def cancel_button(builder: InlineKeyboardBuilder) -> None:
+    builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+
+
+def languages() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text="Русский", callback_data=LangChoice(code="ru"))
+    builder.button(text="English", callback_data=LangChoice(code="en"))
+    return builder.as_markup()
+
+
+def projects() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for project in Project:
+        builder.button(text=project_name(project), callback_data=ProjectChoice(value=project))
+    cancel_button(builder)
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def municipalities(items: Iterable[Municipality]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for item in items:
+        builder.button(
+            text=item.name[:60], callback_data=MunicipalityPick(municipality_id=item.id)
+        )
+    cancel_button(builder)
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def invite_roles(roles: Sequence[Role]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for role in roles:
+        builder.button(text=role_name(role), callback_data=InviteRole(role=role))
+    cancel_button(builder)
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def school_picker(
+    schools: Sequence[School],
+    *,
+    page: int,
+    total: int,
+    purpose: str,
+    selected: frozenset[int] = frozenset(),
+    multi: bool = False,
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for school in schools:
+        mark = "✅ " if school.id in selected else ""
+        builder.button(
+            text=f"{mark}{school.short_name}"[:64], callback_data=InviteSchool(school_id=school.id)
+        )
+    sizes = [1] * len(schools)
+    nav = 0
+    if page > 0:
+        builder.button(text="◀", callback_data=SchoolsPage(purpose=purpose, page=page - 1))
+        nav += 1
+    if (page + 1) * PAGE_SIZE < total:
+        builder.button(text="▶", callback_data=SchoolsPage(purpose=purpose, page=page + 1))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    if multi:
+        builder.button(
+            text=_("Done ({count})").format(count=len(selected)), callback_data=InviteDone()
+        )
+        sizes.append(1)
+    cancel_button(builder)
+    sizes.append(1)
+    builder.adjust(*sizes)
+    return builder.as_markup()

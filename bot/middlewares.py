@@ -1,0 +1,109 @@
+"""Middlewares: a database session per update, the current user, locale, access, throttling."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import BaseMiddleware
+from aiogram.dispatcher.flags import get_flag
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import User as TgUser
+from aiogram.utils.i18n import I18n, I18nMiddleware
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.access import is_allowed
+from bot.storage import current_session
+from models import User
+from models.users import get_by_telegram_id
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class DbSessionMiddleware(BaseMiddleware):
+    """The one place that commits: on success of the whole update, rollback on any error."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        async with self.session_factory() as session:
+            data["session"] = session
+            token = current_session.set(session)
+            try:
+                result = await handler(event, data)
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                current_session.reset(token)
+            await session.commit()
+            return result
+
+
+class UserMiddleware(BaseMiddleware):
+    """Puts the registered User (or None for a stranger) into the handler data; no upsert."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        user: User | None = None
+        if tg_user is not None and not tg_user.is_bot:
+            user = await get_by_telegram_id(data["session"], tg_user.id)
+            if user is not None and not user.is_active:
+                user = None
+        data["user"] = user
+        return await handler(event, data)
+
+
+class UserLocaleMiddleware(I18nMiddleware):
+    """The user's stored choice, else their Telegram language if we have it, else the default."""
+
+    def __init__(self, i18n: I18n) -> None:
+        super().__init__(i18n=i18n)
+
+    async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        user: User | None = data.get("user")
+        if user is not None and user.locale in self.i18n.available_locales:
+            return user.locale
+        tg_user: TgUser | None = data.get("event_from_user")
+        if tg_user is not None and tg_user.language_code:
+            language = tg_user.language_code.split("-")[0].lower()
+            if language in self.i18n.available_locales:
+                return language
+        return self.i18n.default_locale
+
+
+class AccessMiddleware(BaseMiddleware):
+    """Enforces each handler's `access` flag; refuses politely and touches nothing else."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        rule = get_flag(data, "access")
+        user: User | None = data.get("user")
+        if rule is None:
+            callback = data.get("handler")
+            logger.error(
+                "handler %s has no access rule; refused", getattr(callback, "callback", "?")
+            )
+        if is_allowed(rule, user.role if user else None):
+            return await handler(event, data)
+        await refuse(event, stranger=user is None)
+        return None
+
+
+async def refuse(event: TelegramObject, *, stranger: bool) -> None:
+    text = (
+        _(
+            "This bot is for schools, their curators and municipal coordinators. "
+            "To get access, ask your municipal coordinator or curator for an invite link "
+            "and open it."
+        )
+        if stranger
+        else _("This is not available for your role. /help lists what you can do.")
+    )
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    elif isinstance(event, Message):
+        await event.answer(text)

@@ -1,0 +1,100 @@
+"""aiogram FSM storage in the bot's own database: drafts survive restarts with no Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StorageKey
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import FsmRecord
+from models.base import utcnow
+
+StateType = str | State | None
+
+# The update's own session, set by DbSessionMiddleware. Form state written during a handler goes
+# into the handler's transaction: it commits (or rolls back) together with the handler's rows,
+# and SQLite never sees two writers inside one update.
+current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
+
+
+class DatabaseStorage(BaseStorage):
+    """One row per FSM key; each call is its own short transaction, independent of handlers."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        key_builder: KeyBuilder | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
+
+    def _key(self, key: StorageKey) -> str:
+        return self._key_builder.build(key)
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        session = current_session.get()
+        if session is not None:
+            yield session
+            return
+        async with self._session_factory() as own, own.begin():
+            yield own
+
+    async def _write(self, key: StorageKey, **values: Any) -> None:
+        record_key = self._key(key)
+        async with self._session() as session:
+            dialect = session.bind.dialect.name
+            if dialect == "postgresql":
+                insert: Any = pg_insert
+            else:
+                insert = sqlite_insert
+            stmt = insert(FsmRecord).values(
+                key=record_key, updated_at=utcnow(), **({"state": None, "data": {}} | values)
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[FsmRecord.key], set_={**values, "updated_at": utcnow()}
+                )
+            )
+            record = await session.get(FsmRecord, record_key, populate_existing=True)
+            # Nothing left to remember: drop the row so the table doesn't grow with every user.
+            if record is not None and record.state is None and not record.data:
+                await session.execute(delete(FsmRecord).where(FsmRecord.key == record_key))
+
+    async def _get(self, key: StorageKey) -> FsmRecord | None:
+        async with self._session() as session:
+            return await session.scalar(
+                select(FsmRecord)
+                .where(FsmRecord.key == self._key(key))
+                .execution_options(populate_existing=True)
+            )
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        value = state.state if isinstance(state, State) else state
+        await self._write(key, state=value)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        record = await self._get(key)
+        return record.state if record else None
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._write(key, data=dict(data))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        record = await self._get(key)
+        return dict(record.data) if record else {}
+
+    async def updated_at(self, key: StorageKey) -> Any:
+        record = await self._get(key)
+        return record.updated_at if record else None
+
+    async def close(self) -> None:
+        """The engine belongs to the application, which disposes of it."""

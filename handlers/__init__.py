@@ -1,0 +1,16 @@
+"""Feature routers. main.py and the tests wire the bot through get_routers() alike."""
+
+from aiogram import Router
+
+from handlers import admin, common, errors, fallback, start
+
+
+def get_routers() -> list[Router]:
+    """Fresh routers in order: errors and /cancel first, the catch-all fallback last."""
+    return [
+        errors.create_router(),
+        common.create_router(),
+        start.create_router(),
+        admin.create_router(),
+        fallback.create_router(),
+    ]

@@ -1,0 +1,31 @@
+"""Last router: whatever no feature handled gets a hint instead of silence."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.access import public
+from bot.middlewares import refuse
+from models import User
+
+
+async def unknown_message(message: Message, user: User | None) -> None:
+    if user is None:
+        await refuse(message, stranger=True)
+        return
+    await message.answer(_("I did not understand that. /help lists what you can do."))
+
+
+async def stale_button(query: CallbackQuery) -> None:
+    # Buttons of finished or cancelled forms, and forged data, end here: nothing is touched.
+    await query.answer(_("This button is no longer active."), show_alert=True)
+
+
+def create_router() -> Router:
+    """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
+    router = Router(name=__name__)
+    router.message.register(unknown_message, flags=public())
+    router.callback_query.register(stale_button, flags=public())
+    return router

@@ -1,0 +1,213 @@
+"""Command line: run the bot, migrate the database, bootstrap schools and invites."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Field-reporting bot for schools, curators and municipal coordinators.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="apply pending migrations, then start long polling")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_commands.add_parser("upgrade", help="apply all pending migrations")
+
+    school = commands.add_parser("school", help="register and list schools")
+    school_commands = school.add_subparsers(dest="school_command", required=True, metavar="ACTION")
+    add = school_commands.add_parser("add", help="register a school")
+    add.add_argument("--municipality", required=True, help="municipality name (created if new)")
+    add.add_argument("--name", required=True, help="full name of the school")
+    add.add_argument("--short-name", help="short name shown in lists")
+    add.add_argument("--project", choices=["msh", "500plus", "both"], default="msh")
+    school_commands.add_parser("list", help="list registered schools")
+
+    invite = commands.add_parser("invite", help="create an invite link and print it")
+    invite.add_argument(
+        "--role", required=True, choices=["teacher", "coordinator", "curator", "municipal"]
+    )
+    invite.add_argument(
+        "--school", type=int, action="append", default=[], help="school id (repeat for curators)"
+    )
+    invite.add_argument("--municipality", help="municipality name, for a municipal coordinator")
+    invite.add_argument("--uses", type=int, help="how many people may use the link")
+    invite.add_argument("--days", type=int, help="days until the link expires")
+    invite.add_argument(
+        "--bot-username",
+        help="bot username for the link (default: BOT_USERNAME "
+        "or asked from Telegram with BOT_TOKEN)",
+    )
+
+    i18n = commands.add_parser("i18n", help="translations")
+    i18n_commands = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
+    i18n_commands.add_parser("compile", help="compile locales/*/LC_MESSAGES/messages.po")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"configuration error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_run(settings: Settings) -> int:
+    from bot.app import run_polling
+    from bot.logging_setup import setup_logging
+    from bot.migrate import upgrade
+
+    token = settings.require_token()
+    setup_logging(secrets=(token,))
+    upgrade(settings.database_url)
+    try:
+        asyncio.run(run_polling(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings) -> int:
+    from bot.logging_setup import setup_logging
+    from bot.migrate import upgrade
+
+    setup_logging()
+    upgrade(settings.database_url)
+    print("database is up to date")
+    return 0
+
+
+async def _school_add(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import create_engine, create_session_factory
+    from models import Project
+    from models.errors import InvalidInput
+    from models.users import add_school, get_or_create_municipality
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            municipality = await get_or_create_municipality(session, args.municipality)
+            try:
+                school = await add_school(
+                    session,
+                    municipality_id=municipality.id,
+                    name=args.name,
+                    short_name=args.short_name,
+                    project=Project(args.project),
+                )
+            except InvalidInput as error:
+                print(f"not added: {error.code} {error.params}", file=sys.stderr)
+                return 1
+            print(f"school {school.id}: {school.name} ({municipality.name})")
+            return 0
+    finally:
+        await engine.dispose()
+
+
+async def _school_list(settings: Settings) -> int:
+    from sqlalchemy import select
+
+    from bot.db import create_engine, create_session_factory
+    from models import Municipality, School
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session:
+            rows = await session.execute(
+                select(School.id, School.short_name, School.name, Municipality.name)
+                .join(Municipality)
+                .order_by(Municipality.name, School.id)
+            )
+            for school_id, short, name, municipality in rows:
+                print(f"{school_id}\t{short}\t{name}\t{municipality}")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import create_engine, create_session_factory
+    from models import Role
+    from models.errors import InvalidInput
+    from models.invites import create_invite, invite_link
+    from models.users import get_or_create_municipality
+
+    username = args.bot_username or settings.bot_username
+    if not username:
+        if settings.bot_token is None:
+            return _fail(
+                "BOT_USERNAME: needed for the link (or pass --bot-username, or BOT_TOKEN)"
+            )
+        from bot.dispatcher import create_bot
+
+        bot = create_bot(settings)
+        try:
+            username = (await bot.me()).username
+        finally:
+            await bot.session.close()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            municipality_id = None
+            if args.municipality:
+                municipality_id = (await get_or_create_municipality(session, args.municipality)).id
+            try:
+                created = await create_invite(
+                    session,
+                    role=Role(args.role),
+                    school_ids=args.school,
+                    municipality_id=municipality_id,
+                    ttl=timedelta(days=args.days or settings.invite_ttl_days),
+                    max_uses=args.uses,
+                )
+            except InvalidInput as error:
+                print(f"not created: {error.code} {error.params}", file=sys.stderr)
+                return 1
+            expires = created.invite.expires_at.astimezone(settings.tz).strftime("%d.%m.%Y %H:%M")
+            print(invite_link(username or "", created.token))
+            print(
+                f"role {args.role}, uses {created.invite.max_uses}, expires {expires}",
+                file=sys.stderr,
+            )
+            return 0
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "i18n":
+        from bot.i18n import compile_catalogs
+
+        for path in compile_catalogs():
+            print(f"compiled {path}")
+        return 0
+    try:
+        settings = load_settings()
+        if args.command == "run":
+            return cmd_run(settings)
+        if args.command == "db":
+            return cmd_db_upgrade(settings)
+        logging.basicConfig(level=logging.WARNING)
+        if args.command == "school":
+            if args.school_command == "add":
+                return asyncio.run(_school_add(settings, args))
+            return asyncio.run(_school_list(settings))
+        if args.command == "invite":
+            return asyncio.run(_invite(settings, args))
+    except ConfigError as error:
+        return _fail(str(error))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

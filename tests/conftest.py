@@ -1,0 +1,231 @@
+"""Fixtures: a fresh migrated SQLite file per test, the real Dispatcher, a recording bot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from aiogram.types import User as TgUser
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.db import create_engine, create_session_factory
+from bot.dispatcher import create_bot, create_dispatcher
+from bot.i18n import create_i18n
+from bot.migrate import upgrade
+from models import Municipality, Project, Role, School, User, curator_schools
+from tests.telegram import TOKEN, RecordingSession, UpdateFactory
+
+ADMIN_ID = 900_001
+
+
+def _sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Alembic `upgrade head` on a real file once; each test gets its own copy of the result."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    upgrade(_sqlite_url(path))
+    return path
+
+
+@pytest.fixture
+def database_url(migrated_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "bot.sqlite3"
+    shutil.copyfile(migrated_template, path)
+    return _sqlite_url(path)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bot_token=TOKEN,
+        database_url=database_url,
+        admin_ids=(ADMIN_ID,),
+        timezone="Europe/Moscow",
+        default_locale="ru",
+        bot_username="school_reports_bot",
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+async def session(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with session_factory() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def i18n() -> I18n:
+    return create_i18n("ru")
+
+
+@pytest.fixture
+def i18n_ru(i18n: I18n) -> Iterator[I18n]:
+    """Render expected texts through the same catalogs the bot uses."""
+    with i18n.context(), i18n.use_locale("ru"):
+        yield i18n
+
+
+@dataclass
+class Harness:
+    """Drives the real dispatcher: feed an update, get the Telegram calls it made."""
+
+    dp: Dispatcher
+    bot: Bot
+    recorder: RecordingSession
+    updates: UpdateFactory
+
+    async def feed(self, update: Update) -> list[TelegramMethod[Any]]:
+        self.recorder.drain()
+        await self.dp.feed_update(self.bot, update)
+        return self.recorder.drain()
+
+    async def send(
+        self, user: TgUser, text: str | None = None, **extra: Any
+    ) -> list[TelegramMethod[Any]]:
+        return await self.feed(self.updates.message(user, text, **extra))
+
+    async def click(self, user: TgUser, data: str, **extra: Any) -> list[TelegramMethod[Any]]:
+        return await self.feed(self.updates.callback(user, data, **extra))
+
+
+@pytest.fixture
+def recorder() -> RecordingSession:
+    return RecordingSession()
+
+
+@pytest.fixture
+def bot(settings: Settings, recorder: RecordingSession) -> Bot:
+    return create_bot(settings, session=recorder)
+
+
+@pytest.fixture
+def dispatcher(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession], i18n: I18n
+) -> Dispatcher:
+    return create_dispatcher(settings, session_factory, i18n)
+
+
+@pytest.fixture
+def harness(dispatcher: Dispatcher, bot: Bot, recorder: RecordingSession) -> Harness:
+    return Harness(dp=dispatcher, bot=bot, recorder=recorder, updates=UpdateFactory())
+
+
+@dataclass
+class World:
+    """A small municipality: two schools and one user of every role."""
+
+    municipality: Municipality
+    school_a: School
+    school_b: School
+    teacher: User
+    coordinator: User
+    curator: User
+    municipal: User
+    teacher_b: User
+
+
+TG_IDS = {
+    "teacher": 1001,
+    "coordinator": 1002,
+    "curator": 1003,
+    "municipal": 1004,
+    "teacher_b": 1005,
+}
+
+
+@pytest.fixture
+async def world(session_factory: async_sessionmaker[AsyncSession]) -> World:
+    async with session_factory() as session, session.begin():
+        municipality = Municipality(name="Дальнереченский городской округ")
+        session.add(municipality)
+        await session.flush()
+        school_a = School(
+            municipality_id=municipality.id,
+            name="МБОУ «СОШ №2»",
+            short_name="СОШ №2",
+            project=Project.MSH,
+        )
+        school_b = School(
+            municipality_id=municipality.id,
+            name="МБОУ «СОШ №5»",
+            short_name="СОШ №5",
+            project=Project.P500,
+        )
+        session.add_all([school_a, school_b])
+        await session.flush()
+        users = {
+            "teacher": User(
+                telegram_id=TG_IDS["teacher"],
+                full_name="Учитель А",
+                role=Role.TEACHER,
+                school_id=school_a.id,
+            ),
+            "coordinator": User(
+                telegram_id=TG_IDS["coordinator"],
+                full_name="Координатор А",
+                role=Role.COORDINATOR,
+                school_id=school_a.id,
+            ),
+            "curator": User(
+                telegram_id=TG_IDS["curator"],
+                full_name="Куратор",
+                role=Role.CURATOR,
+                municipality_id=municipality.id,
+            ),
+            "municipal": User(
+                telegram_id=TG_IDS["municipal"],
+                full_name="МК",
+                role=Role.MUNICIPAL,
+                municipality_id=municipality.id,
+            ),
+            "teacher_b": User(
+                telegram_id=TG_IDS["teacher_b"],
+                full_name="Учитель Б",
+                role=Role.TEACHER,
+                school_id=school_b.id,
+            ),
+        }
+        session.add_all(users.values())
+        await session.flush()
+        await session.execute(
+            curator_schools.insert().values(user_id=users["curator"].id, school_id=school_a.id)
+        )
+    return World(municipality=municipality, school_a=school_a, school_b=school_b, **users)
+
+
+@pytest.fixture
+def tg() -> type[UpdateFactory]:
+    return UpdateFactory
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A developer's own .env or environment must not leak into the suite.
+    for name in ("BOT_TOKEN", "DATABASE_URL", "ADMIN_IDS", "TELEGRAM_API_URL"):
+        os.environ.pop(name, None)

@@ -1,0 +1,211 @@
+"""Fake Telegram at the session boundary: aiogram's own request/response code runs for real.
+
+Requests are recorded first in, first out; responses are queued JSON (or generated for the
+common methods), then parsed by aiogram's BaseSession.check_response exactly as from HTTP.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.base import BaseSession
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    Document,
+    Message,
+    PhotoSize,
+    Update,
+    User,
+)
+
+BOT_ID = 42
+TOKEN = "42:TEST-token-for-the-suite-0123456789abcdef"
+
+
+@dataclass
+class QueuedResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class RecordingSession(BaseSession):
+    """A bot session that records every method call and answers without the network."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: deque[TelegramMethod[Any]] = deque()
+        self.responses: deque[QueuedResponse] = deque()
+        self._message_ids = itertools.count(10_000)
+
+    def add_result(self, result: Any) -> None:
+        self.responses.append(QueuedResponse(200, {"ok": True, "result": result}))
+
+    def add_error(self, status: int, description: str, *, retry_after: int | None = None) -> None:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        self.responses.append(QueuedResponse(status, body))
+
+    def get_request(self) -> TelegramMethod[Any]:
+        return self.requests.popleft()
+
+    def drain(self) -> list[TelegramMethod[Any]]:
+        items = list(self.requests)
+        self.requests.clear()
+        return items
+
+    async def close(self) -> None:
+        pass
+
+    def _default_result(self, method: TelegramMethod[Any]) -> Any:
+        name = type(method).__name__
+        if name == "GetMe":
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Отчёты",
+                "username": "school_reports_bot",
+            }
+        if name.startswith(("Send", "Edit", "Copy")) and name not in {"SendChatAction"}:
+            chat_id = getattr(method, "chat_id", None) or 1
+            message: dict[str, Any] = {
+                "message_id": getattr(method, "message_id", None) or next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if int(chat_id) > 0 else "group"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Отчёты"},
+            }
+            if getattr(method, "text", None):
+                message["text"] = method.text  # type: ignore[attr-defined]
+            if name == "SendDocument":
+                message["document"] = {"file_id": "doc-file", "file_unique_id": "doc-u"}
+            return message
+        return True
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        self.requests.append(method)
+        if self.responses:
+            queued = self.responses.popleft()
+        else:
+            queued = QueuedResponse(200, {"ok": True, "result": self._default_result(method)})
+        response = self.check_response(
+            bot=bot, method=method, status_code=queued.status, content=json.dumps(queued.body)
+        )
+        return response.result  # type: ignore[return-value]
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+
+@dataclass
+class UpdateFactory:
+    """Builds updates with increasing ids, as Telegram sends them."""
+
+    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @staticmethod
+    def user(user_id: int, *, language: str = "ru", first_name: str = "Мария") -> User:
+        return User(
+            id=user_id,
+            is_bot=False,
+            first_name=first_name,
+            last_name="Иванова",
+            language_code=language,
+        )
+
+    @staticmethod
+    def private_chat(user_id: int) -> Chat:
+        return Chat(id=user_id, type="private")
+
+    def message(
+        self,
+        user: User,
+        text: str | None = None,
+        *,
+        chat: Chat | None = None,
+        **extra: Any,
+    ) -> Update:
+        message = Message(
+            message_id=next(self._message_ids),
+            date=int(time.time()),
+            chat=chat or self.private_chat(user.id),
+            from_user=user,
+            text=text,
+            **extra,
+        )
+        return Update(update_id=next(self._update_ids), message=message)
+
+    def document(
+        self,
+        user: User,
+        *,
+        file_name: str = "отчёт.pdf",
+        file_size: int = 1024,
+        caption: str | None = None,
+    ) -> Update:
+        document = Document(
+            file_id=f"file-{file_name}",
+            file_unique_id=f"u-{file_name}",
+            file_name=file_name,
+            file_size=file_size,
+            mime_type="application/pdf",
+        )
+        return self.message(user, document=document, caption=caption)
+
+    def photo(self, user: User, *, file_size: int = 50_000) -> Update:
+        sizes = [
+            PhotoSize(
+                file_id="photo-small", file_unique_id="ps", width=90, height=90, file_size=1000
+            ),
+            PhotoSize(
+                file_id="photo-big",
+                file_unique_id="pb",
+                width=1280,
+                height=960,
+                file_size=file_size,
+            ),
+        ]
+        return self.message(user, photo=sizes)
+
+    def callback(
+        self,
+        user: User,
+        data: str,
+        *,
+        message_id: int | None = None,
+        chat: Chat | None = None,
+    ) -> Update:
+        message = Message(
+            message_id=message_id or next(self._message_ids),
+            date=int(time.time()),
+            chat=chat or self.private_chat(user.id),
+            from_user=User(id=BOT_ID, is_bot=True, first_name="Отчёты"),
+            text="…",
+        )
+        query = CallbackQuery(
+            id=str(next(self._update_ids) * 7),
+            from_user=user,
+            chat_instance="ci",
+            message=message,
+            data=data,
+        )
+        return Update(update_id=next(self._update_ids), callback_query=query)
