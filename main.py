@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -68,12 +69,18 @@ def cmd_run(settings: Settings) -> int:
 
     token = settings.require_token()
     setup_logging(secrets=(token,))
+    # Until polling installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     upgrade(settings.database_url)
     try:
         asyncio.run(run_polling(settings))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_db_upgrade(settings: Settings) -> int:

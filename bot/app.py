@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import User as TgUser
+from aiogram.utils.backoff import Backoff, BackoffConfig
 
 from bot.commands import set_default_commands, set_user_commands
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.db import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
@@ -16,6 +24,24 @@ from models import Role
 from models.users import ensure_admins
 
 logger = logging.getLogger(__name__)
+STARTUP_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.6, jitter=0.1)
+
+
+async def wait_for_telegram(bot: Bot) -> TgUser:
+    """getMe until the Bot API answers: a bot started during a network outage keeps trying."""
+    backoff = Backoff(config=STARTUP_BACKOFF)
+    while True:
+        try:
+            return await bot.me()
+        except TelegramUnauthorizedError:
+            raise ConfigError("BOT_TOKEN: rejected by the Bot API (check the token)") from None
+        except (TelegramNetworkError, TelegramServerError) as exc:
+            logger.warning(
+                "Bot API not reachable (%s); retrying in %.0f s",
+                type(exc).__name__,
+                backoff.next_delay,
+            )
+            await backoff.asleep()
 
 
 async def run_polling(settings: Settings) -> None:
@@ -29,14 +55,15 @@ async def run_polling(settings: Settings) -> None:
             added = await ensure_admins(session, settings.admin_ids)
         if added:
             logger.info("registered %d municipal coordinator(s) from ADMIN_IDS", added)
+        me = await wait_for_telegram(bot)
         try:
-            await set_default_commands(bot, i18n)
-            with i18n.use_locale(settings.default_locale):
-                for admin_id in settings.admin_ids:
-                    await set_user_commands(bot, admin_id, Role.MUNICIPAL)
+            with i18n.context():
+                await set_default_commands(bot, i18n)
+                with i18n.use_locale(settings.default_locale):
+                    for admin_id in settings.admin_ids:
+                        await set_user_commands(bot, admin_id, Role.MUNICIPAL)
         except TelegramAPIError as exc:
             logger.warning("could not set the commands menu: %s", type(exc).__name__)
-        me = await bot.me()
         logger.info("starting long polling as @%s", me.username)
         await dp.start_polling(
             bot,
@@ -44,6 +71,8 @@ async def run_polling(settings: Settings) -> None:
             handle_signals=True,
             close_bot_session=True,
         )
+    except asyncio.CancelledError:
+        pass
     finally:
         await bot.session.close()
         await engine.dispose()

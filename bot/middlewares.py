@@ -65,6 +65,12 @@ class UserLocaleMiddleware(I18nMiddleware):
         super().__init__(i18n=i18n)
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
+        # Remembered for the error handlers, which run after a rollback has expired the user.
+        if "locale" not in data:
+            data["locale"] = self._resolve(data)
+        return str(data["locale"])
+
+    def _resolve(self, data: dict[str, Any]) -> str:
         user: User | None = data.get("user")
         if user is not None and user.locale in self.i18n.available_locales:
             return user.locale

@@ -17,5 +17,5 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Blocking: runs its own event loop, so call it before the bot's loop starts or in a thread."""
+    """Blocking (runs its own event loop): call it before the bot's loop starts, or in a thread."""
     command.upgrade(alembic_config(database_url), revision)

@@ -109,7 +109,8 @@ async def add_school_name(message: Message, state: FSMContext) -> None:
     await state.set_state(AddSchool.short_name)
     await message.answer(
         _(
-            "Now a short name people use, e.g. «СОШ №2 Дальнереченск». Send «-» to use the full name."
+            "Now a short name people use, e.g. «СОШ №2 Дальнереченск». "
+            "Send «-» to use the full name."
         )
     )
 

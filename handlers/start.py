@@ -37,7 +37,8 @@ def invite_problem(error: InviteError) -> str:
     return reasons.get(
         error.code,
         _(
-            "This invite link is not valid. Check that you opened the whole link, or ask for a new one."
+            "This invite link is not valid. Check that you opened the whole link, "
+            "or ask for a new one."
         ),
     )
 

@@ -47,7 +47,7 @@ def utcnow() -> datetime:
 
 
 def str_enum(enum_cls: type[enum.Enum]) -> Enum:
-    """Store enum values as short strings: portable, readable in SQL, no native PG enum to migrate."""
+    """Enum values stored as short strings: portable, readable in SQL, no native PG enum."""
     return Enum(
         enum_cls,
         native_enum=False,
@@ -59,7 +59,7 @@ def str_enum(enum_cls: type[enum.Enum]) -> Enum:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute as is
         datetime: UTCDateTime(),
         dict[str, Any]: JSON(),
         list[Any]: JSON(),

@@ -94,7 +94,8 @@ async def test_unknown_and_malformed_tokens(
     harness: Harness, world: World, session_factory, tg, i18n_ru
 ):
     expected = _(
-        "This invite link is not valid. Check that you opened the whole link, or ask for a new one."
+        "This invite link is not valid. Check that you opened the whole link, "
+        "or ask for a new one."
     )
     for payload in ("A" * 24, "short", "../../etc", "x" * 64):
         sent = await harness.send(tg.user(5005), f"/start {payload}")

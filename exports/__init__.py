@@ -1,0 +1,1 @@
+"""XLSX exports: pure functions from a database session and parameters to bytes. No Telegram."""
