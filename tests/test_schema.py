@@ -1,0 +1,43 @@
+"""The migrated database matches the models, and SQLite runs with the promised settings."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models import Base, Municipality, School
+
+
+async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> None:
+    def diff(connection):  # type: ignore[no-untyped-def]
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_sqlite_pragmas(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        assert (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+        assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+async def test_foreign_keys_are_enforced(session_factory) -> None:
+    async with session_factory() as session:
+        session.add(School(municipality_id=999, name="Нет такого МО", short_name="x"))
+        with pytest.raises(IntegrityError):
+            await session.flush()
+
+
+async def test_datetimes_come_back_timezone_aware(session_factory) -> None:
+    async with session_factory() as session, session.begin():
+        session.add(Municipality(name="МО"))
+    async with session_factory() as session:
+        municipality = await session.scalar(select(Municipality))
+        assert municipality.created_at.tzinfo is not None
