@@ -2,7 +2,7 @@
 
 from aiogram import Router
 
-from handlers import admin, common, errors, fallback, start
+from handlers import admin, common, diagnostics, errors, fallback, report, roadmap, start
 
 
 def get_routers() -> list[Router]:
@@ -12,5 +12,8 @@ def get_routers() -> list[Router]:
         common.create_router(),
         start.create_router(),
         admin.create_router(),
+        report.create_router(),
+        diagnostics.create_router(),
+        roadmap.create_router(),
         fallback.create_router(),
     ]
