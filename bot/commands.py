@@ -18,6 +18,12 @@ logger = logging.getLogger(__name__)
 def commands_for(role: Role | None) -> list[BotCommand]:
     """What /help and the menu show; must agree with the access flags of the handlers."""
     items: list[tuple[str, str]] = []
+    if role in (Role.TEACHER, Role.COORDINATOR):
+        items += [
+            ("report", _("Log an activity")),
+            ("my", _("My reports")),
+            ("evidence", _("Add evidence to a report")),
+        ]
     if role == Role.MUNICIPAL:
         items += [("addschool", _("Register a school")), ("invite", _("Create an invite link"))]
     if role in (Role.CURATOR, Role.MUNICIPAL):

@@ -14,3 +14,31 @@ class InviteForm(StatesGroup):
     role = State()
     municipality = State()
     schools = State()
+
+
+class ReportForm(StatesGroup):
+    resume = State()
+    activity = State()
+    other_direction = State()
+    other_title = State()
+    mark = State()
+    description = State()
+    evidence = State()
+    summary = State()
+    edit_field = State()
+    edit_date = State()
+    edit_participants = State()
+    edit_organizer = State()
+
+
+class EvidenceForm(StatesGroup):
+    collect = State()
+
+
+class DiagnosticsForm(StatesGroup):
+    """Routes messages during a self-diagnosis; the run itself lives in the database."""
+
+    profile_levels = State()
+    profile_ovz = State()
+    question = State()
+    import_file = State()

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import public
 from bot.commands import set_user_commands
+from bot.report_keyboards import main_menu
 from bot.texts import role_name
-from models import User
+from models import Role, User
 from models.errors import InviteError
 from models.invites import looks_like_token, redeem_invite
 from models.users import visible_schools
@@ -54,7 +55,8 @@ async def greet(message: Message, user: User, session: AsyncSession) -> None:
     if names:
         text += "\n" + _("Schools: {schools}").format(schools=names)
     text += "\n\n" + _("/help lists what you can do.")
-    await message.answer(text)
+    staff = user.role in (Role.TEACHER, Role.COORDINATOR)
+    await message.answer(text, reply_markup=main_menu() if staff else None)
 
 
 async def start(

@@ -22,8 +22,8 @@ def commands_in_help(text: str) -> set[str]:
 
 async def test_help_lists_what_each_role_can_do(harness: Harness, world: World, tg, i18n_ru):
     expected = {
-        world.teacher: {"whoami", "help", "lang", "cancel"},
-        world.coordinator: {"whoami", "help", "lang", "cancel"},
+        world.teacher: {"report", "my", "evidence", "whoami", "help", "lang", "cancel"},
+        world.coordinator: {"report", "my", "evidence", "whoami", "help", "lang", "cancel"},
         world.curator: {"schools", "whoami", "help", "lang", "cancel"},
         world.municipal: {"addschool", "invite", "schools", "whoami", "help", "lang", "cancel"},
     }

@@ -1,0 +1,244 @@
+"""Keyboards of the reporting forms; builders take what they show and do no queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import (
+    Cancel,
+    MyPage,
+    MyReport,
+    ReportDate,
+    ReportDirection,
+    ReportField,
+    ReportItem,
+    ReportMark,
+    ReportNav,
+    ReportPage,
+)
+from bot.texts import direction_name, mark_name
+from models import ActivityReport, Direction, Mark, ReviewState, RoadmapItem
+
+MENU_REPORT = __("📝 Report an activity")
+MENU_MY = __("📋 My reports")
+ITEMS_PER_PAGE = 6
+MY_PER_PAGE = 5
+
+
+def main_menu() -> ReplyKeyboardMarkup:
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=str(MENU_REPORT)), KeyboardButton(text=str(MENU_MY))]],
+        resize_keyboard=True,
+        is_persistent=True,
+    )
+
+
+def _nav(builder: InlineKeyboardBuilder, *, back: bool = True) -> int:
+    if back:
+        builder.button(text=_("◀ Back"), callback_data=ReportNav(action="back"))
+    builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+    return 2 if back else 1
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def activity_list(
+    items: Sequence[RoadmapItem], *, page: int, total: int, today: date, searching: bool
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    sizes: list[int] = []
+    for item in items:
+        prefix = f"{item.number}. " if item.number else ""
+        due = ""
+        if item.due_date is not None:
+            flag = "⚠ " if item.due_date < today else ""
+            due = f" · {flag}{item.due_date:%d.%m}"
+        builder.button(
+            text=_short(f"{prefix}{item.title}", 48) + due,
+            callback_data=ReportItem(item_id=item.id),
+        )
+        sizes.append(1)
+    nav = 0
+    if page > 0:
+        builder.button(text="◀", callback_data=ReportPage(page=page - 1))
+        nav += 1
+    if (page + 1) * ITEMS_PER_PAGE < total:
+        builder.button(text="▶", callback_data=ReportPage(page=page + 1))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    builder.button(text=_("➕ Other activity"), callback_data=ReportItem(item_id=0))
+    sizes.append(1)
+    sizes.append(_nav(builder, back=searching))
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+def directions() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for direction in Direction:
+        builder.button(
+            text=direction_name(direction.value),
+            callback_data=ReportDirection(code=direction.value),
+        )
+    builder.adjust(2)
+    sizes = [2] * (len(Direction) // 2)
+    sizes.append(_nav(builder))
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+def back_cancel() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.adjust(_nav(builder))
+    return builder.as_markup()
+
+
+def marks() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    icons = {Mark.DONE: "✅", Mark.PARTIAL: "◐", Mark.NOT_DONE: "✖"}
+    for mark in Mark:
+        builder.button(
+            text=f"{icons[mark]} {mark_name(mark.value)}",
+            callback_data=ReportMark(mark=mark.value),
+        )
+    builder.adjust(1, 1, 1, _nav(builder))
+    return builder.as_markup()
+
+
+def evidence(has_any: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if has_any:
+        builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done"))
+    else:
+        builder.button(text=_("No evidence"), callback_data=ReportNav(action="done"))
+    builder.adjust(1, _nav(builder))
+    return builder.as_markup()
+
+
+def summary(*, editing: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("💾 Save changes") if editing else _("✅ Send"),
+        callback_data=ReportNav(action="submit"),
+    )
+    builder.button(text=_("✏ Change"), callback_data=ReportNav(action="edit"))
+    builder.button(text=_("📎 Add evidence"), callback_data=ReportField(name="evidence"))
+    builder.adjust(1, 2, _nav(builder))
+    return builder.as_markup()
+
+
+FIELDS = ("activity", "date", "mark", "description", "participants", "organizer", "evidence")
+
+
+def field_names() -> dict[str, str]:
+    return {
+        "activity": _("Activity"),
+        "date": _("Date"),
+        "mark": _("Completion mark"),
+        "description": _("What was done"),
+        "participants": _("Participants"),
+        "organizer": _("Organizer"),
+        "evidence": _("Evidence"),
+    }
+
+
+def fields() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    names = field_names()
+    for name in FIELDS:
+        builder.button(text=names[name], callback_data=ReportField(name=name))
+    builder.adjust(2, 2, 2, 1, _nav(builder))
+    return builder.as_markup()
+
+
+def dates() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Today"), callback_data=ReportDate(days_ago=0))
+    builder.button(text=_("Yesterday"), callback_data=ReportDate(days_ago=1))
+    builder.adjust(2, _nav(builder))
+    return builder.as_markup()
+
+
+def with_default(label: str, action: str) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=label, callback_data=ReportNav(action=action))
+    builder.adjust(1, _nav(builder))
+    return builder.as_markup()
+
+
+def resume() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("▶ Continue the draft"), callback_data=ReportNav(action="resume"))
+    builder.button(text=_("↺ Start over"), callback_data=ReportNav(action="restart"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def my_reports(
+    reports: Sequence[ActivityReport], *, page: int, total: int
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    sizes: list[int] = []
+    for report in reports:
+        if report.review_state == ReviewState.CONFIRMED:
+            continue
+        builder.button(
+            text=f"✏ №{report.id}", callback_data=MyReport(action="edit", report_id=report.id)
+        )
+        builder.button(
+            text=f"📎 №{report.id}", callback_data=MyReport(action="evidence", report_id=report.id)
+        )
+        builder.button(
+            text=f"🗑 №{report.id}", callback_data=MyReport(action="delete", report_id=report.id)
+        )
+        sizes.append(3)
+    nav = 0
+    if page > 0:
+        builder.button(text="◀", callback_data=MyPage(page=page - 1))
+        nav += 1
+    if (page + 1) * MY_PER_PAGE < total:
+        builder.button(text="▶", callback_data=MyPage(page=page + 1))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+def confirm_delete(report_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🗑 Yes, delete"), callback_data=MyReport(action="delete_yes", report_id=report_id)
+    )
+    builder.button(text=_("Keep it"), callback_data=Cancel())
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def evidence_targets(reports: Sequence[ActivityReport]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for report in reports:
+        builder.button(
+            text=_short(f"📎 №{report.id} {report.held_on:%d.%m} {report.title}", 60),
+            callback_data=MyReport(action="evidence", report_id=report.id),
+        )
+    builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def evidence_collect() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done"))
+    builder.adjust(1)
+    return builder.as_markup()
