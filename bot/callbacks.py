@@ -174,3 +174,17 @@ class DiagToRoadmap(CallbackData, prefix="dm"):
 
 class DiagImport(CallbackData, prefix="di"):
     pass
+
+
+# --- review (/review) -------------------------------------------------------------------------
+
+
+class ReviewAction(CallbackData, prefix="va"):
+    """confirm | return | files, on one report."""
+
+    action: str
+    report_id: int
+
+
+class ReviewSkip(CallbackData, prefix="vs"):
+    offset: int

@@ -27,7 +27,7 @@ def commands_for(role: Role | None) -> list[BotCommand]:
     if role == Role.MUNICIPAL:
         items += [("addschool", _("Register a school")), ("invite", _("Create an invite link"))]
     if role in (Role.CURATOR, Role.MUNICIPAL):
-        items += [("schools", _("My schools"))]
+        items += [("review", _("Reports awaiting review")), ("schools", _("My schools"))]
     if role is not None:
         items += [("whoami", _("Who am I in the bot"))]
     items += [("help", _("What I can do"))]

@@ -42,3 +42,7 @@ class DiagnosticsForm(StatesGroup):
     profile_ovz = State()
     question = State()
     import_file = State()
+
+
+class ReviewForm(StatesGroup):
+    comment = State()

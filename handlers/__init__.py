@@ -2,7 +2,17 @@
 
 from aiogram import Router
 
-from handlers import admin, common, diagnostics, errors, fallback, report, roadmap, start
+from handlers import (
+    admin,
+    common,
+    diagnostics,
+    errors,
+    fallback,
+    report,
+    review,
+    roadmap,
+    start,
+)
 
 
 def get_routers() -> list[Router]:
@@ -13,6 +23,7 @@ def get_routers() -> list[Router]:
         start.create_router(),
         admin.create_router(),
         report.create_router(),
+        review.create_router(),
         diagnostics.create_router(),
         roadmap.create_router(),
         fallback.create_router(),

@@ -24,8 +24,8 @@ async def test_help_lists_what_each_role_can_do(harness: Harness, world: World, 
     expected = {
         world.teacher: {"report", "my", "evidence", "whoami", "help", "lang", "cancel"},
         world.coordinator: {"report", "my", "evidence", "whoami", "help", "lang", "cancel"},
-        world.curator: {"schools", "whoami", "help", "lang", "cancel"},
-        world.municipal: {"addschool", "invite", "schools", "whoami", "help", "lang", "cancel"},
+        world.curator: {"review", "schools", "whoami", "help", "lang", "cancel"},
+        world.municipal: {"addschool", "invite", "review", "schools", "whoami", "help", "lang", "cancel"},
     }
     for user, commands in expected.items():
         (text,) = sent_texts(await harness.send(tg.user(user.telegram_id), "/help"))

@@ -1,0 +1,301 @@
+"""/review: curators confirm reports or return them with a comment; authors are told."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access import OVERSIGHT, allow
+from bot.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
+from bot.config import Settings
+from bot.states import ReviewForm
+from bot.texts import direction_name, input_problem, mark_name
+from models import ActivityReport, EvidenceKind, School, User
+from models.errors import InvalidInput
+from models.review import (
+    MAX_COMMENT,
+    author_of,
+    confirm_report,
+    report_for_review,
+    return_report,
+    review_queue,
+)
+
+logger = logging.getLogger(__name__)
+REVIEWERS = allow(OVERSIGHT)
+
+
+def _trim(text: str | None, limit: int) -> str:
+    value = text or ""
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _size(size: int | None) -> str:
+    if not size:
+        return ""
+    if size >= 1024 * 1024:
+        return f" ({size / 1024 / 1024:.1f} MB)"
+    return f" ({max(1, size // 1024)} KB)"
+
+
+def review_card(
+    report: ActivityReport, *, school: School, author: User | None, position: int, total: int
+) -> str:
+    lines = [
+        _("<b>For review: {k} of {n}</b>").format(k=position, n=total),
+        _("School: {value}").format(value=escape(school.short_name)),
+        _("Author: {value}").format(value=escape(author.full_name if author else "—")),
+        f"<b>№{report.id}</b> · {report.held_on:%d.%m.%Y} · {mark_name(report.mark.value)}",
+        _("Activity: {value}").format(value=escape(_trim(report.title, 300))),
+        _("Direction: {value}").format(value=direction_name(report.direction)),
+        _("What was done: {value}").format(value=escape(_trim(report.description, 1500))),
+    ]
+    if report.participants_count is not None or report.participants_category:
+        participants = " ".join(
+            p
+            for p in (str(report.participants_count or ""), report.participants_category or "")
+            if p
+        )
+        lines.append(_("Participants: {value}").format(value=escape(participants)))
+    if report.organizer:
+        lines.append(_("Organizer: {value}").format(value=escape(_trim(report.organizer, 200))))
+    links = [e for e in report.evidence if e.kind == EvidenceKind.LINK and e.url]
+    files = [e for e in report.evidence if e.kind != EvidenceKind.LINK]
+    if not links and not files:
+        lines.append(_("Evidence: none"))
+    for evidence in links[:10]:
+        url = evidence.url or ""
+        lines.append(f'• <a href="{escape(url, quote=True)}">{escape(_trim(url, 70))}</a>')
+    for evidence in files[:10]:
+        name = evidence.file_name or _("photo")
+        lines.append("• 📎 " + escape(_trim(name, 60)) + _size(evidence.file_size))
+    return "\n".join(lines)
+
+
+def review_keyboard(report: ActivityReport, *, offset: int, total: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("✅ Confirm"), callback_data=ReviewAction(action="confirm", report_id=report.id)
+    )
+    builder.button(
+        text=_("↩ Return for revision"),
+        callback_data=ReviewAction(action="return", report_id=report.id),
+    )
+    sizes = [2]
+    if any(e.kind != EvidenceKind.LINK for e in report.evidence):
+        builder.button(
+            text=_("📎 Show files"),
+            callback_data=ReviewAction(action="files", report_id=report.id),
+        )
+        sizes.append(1)
+    if total > 1:
+        builder.button(text=_("⏭ Next"), callback_data=ReviewSkip(offset=(offset + 1) % total))
+        sizes.append(1)
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+async def _show_queue(
+    event: Message | CallbackQuery, user: User, session: AsyncSession, *, offset: int = 0
+) -> None:
+    reports, total = await review_queue(session, user, offset=offset, limit=1)
+    if not reports and total:
+        offset = 0
+        reports, total = await review_queue(session, user, offset=0, limit=1)
+    if not reports:
+        text, markup = _("Nothing awaits review. 👍"), None
+    else:
+        report = reports[0]
+        school = await session.get(School, report.school_id)
+        author = await author_of(session, report)
+        assert school is not None
+        text = review_card(report, school=school, author=author, position=offset + 1, total=total)
+        markup = review_keyboard(report, offset=offset, total=total)
+    if isinstance(event, CallbackQuery):
+        await event.answer()
+        if isinstance(event.message, Message):
+            await event.message.edit_text(text, reply_markup=markup)
+        return
+    await event.answer(text, reply_markup=markup)
+
+
+async def review_command(
+    message: Message, state: FSMContext, user: User, session: AsyncSession
+) -> None:
+    await state.clear()
+    await _show_queue(message, user, session)
+
+
+async def review_skip(
+    query: CallbackQuery, callback_data: ReviewSkip, user: User, session: AsyncSession
+) -> None:
+    await _show_queue(query, user, session, offset=max(0, callback_data.offset))
+
+
+async def _notify_author(
+    bot: Bot, i18n: I18n, settings: Settings, author: User | None, report: ActivityReport
+) -> bool:
+    if author is None:
+        return False
+    locale = author.locale if author.locale in i18n.available_locales else settings.default_locale
+    with i18n.use_locale(locale):
+        title = escape(_trim(report.title, 200))
+        if report.review_state.value == "confirmed":
+            text = _("✅ Your report №{id} «{title}» is confirmed by the curator.").format(
+                id=report.id, title=title
+            )
+            markup = None
+        else:
+            text = _(
+                "↩ Your report №{id} «{title}» is returned for revision.\n"
+                "Curator's comment: {comment}"
+            ).format(id=report.id, title=title, comment=escape(report.review_comment or ""))
+            builder = InlineKeyboardBuilder()
+            builder.button(
+                text=_("✏ Edit the report"),
+                callback_data=MyReport(action="edit", report_id=report.id),
+            )
+            markup = builder.as_markup()
+    try:
+        await bot.send_message(author.telegram_id, text, reply_markup=markup)
+    except TelegramAPIError as exc:
+        logger.warning(
+            "review outcome of report %s not delivered: %s", report.id, type(exc).__name__
+        )
+        return False
+    return True
+
+
+async def review_action(
+    query: CallbackQuery,
+    callback_data: ReviewAction,
+    state: FSMContext,
+    user: User,
+    session: AsyncSession,
+    bot: Bot,
+    i18n: I18n,
+    settings: Settings,
+) -> None:
+    try:
+        if callback_data.action == "confirm":
+            report = await confirm_report(session, user, callback_data.report_id)
+        elif callback_data.action == "return":
+            report = await report_for_review(session, user, callback_data.report_id)
+            if report.review_state.value != "submitted":
+                raise InvalidInput("review_not_pending")
+            await state.set_state(ReviewForm.comment)
+            await state.update_data(report_id=report.id)
+            builder = InlineKeyboardBuilder()
+            builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+            await query.answer()
+            if isinstance(query.message, Message):
+                await query.message.answer(
+                    _(
+                        "What needs fixing in report №{id}? The comment goes to the author "
+                        "(at most {max} characters)."
+                    ).format(id=report.id, max=MAX_COMMENT),
+                    reply_markup=builder.as_markup(),
+                )
+            return
+        elif callback_data.action == "files":
+            report = await report_for_review(session, user, callback_data.report_id)
+            await query.answer()
+            await _send_files(bot, query, report)
+            return
+        else:
+            await query.answer(_("This button is no longer active."), show_alert=True)
+            return
+    except InvalidInput as error:
+        await query.answer(_review_problem(error), show_alert=True)
+        return
+    delivered = await _notify_author(bot, i18n, settings, await author_of(session, report), report)
+    if not delivered:
+        await query.answer(
+            _("Confirmed. The author could not be notified in Telegram."), show_alert=True
+        )
+    await _show_queue(query, user, session)
+
+
+def _review_problem(error: InvalidInput) -> str:
+    if error.code == "review_not_pending":
+        return _("This report has already been reviewed or changed.")
+    if error.code == "review_comment_required":
+        return _("A comment is required: write what needs fixing.")
+    return input_problem(error.code, dict(error.params))
+
+
+async def _send_files(bot: Bot, query: CallbackQuery, report: ActivityReport) -> None:
+    if not isinstance(query.message, Message):
+        return
+    chat_id = query.message.chat.id
+    for evidence in report.evidence:
+        if evidence.kind == EvidenceKind.LINK or not evidence.file_id:
+            continue
+        try:
+            if evidence.kind == EvidenceKind.PHOTO:
+                await bot.send_photo(chat_id, evidence.file_id, caption=f"№{report.id}")
+            else:
+                await bot.send_document(chat_id, evidence.file_id, caption=f"№{report.id}")
+        except TelegramAPIError as exc:
+            logger.warning("evidence %s not sent: %s", evidence.id, type(exc).__name__)
+            await bot.send_message(
+                chat_id,
+                _("The file «{name}» could not be sent.").format(
+                    name=escape(evidence.file_name or "—")
+                ),
+            )
+
+
+async def comment_given(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    session: AsyncSession,
+    bot: Bot,
+    i18n: I18n,
+    settings: Settings,
+) -> None:
+    data = await state.get_data()
+    report_id = data.get("report_id")
+    if not isinstance(report_id, int):
+        await state.clear()
+        return
+    try:
+        report = await return_report(session, user, report_id, message.text or "")
+    except InvalidInput as error:
+        await message.answer(_review_problem(error))
+        if error.code == "review_not_pending":
+            await state.clear()
+        return
+    await state.clear()
+    delivered = await _notify_author(bot, i18n, settings, await author_of(session, report), report)
+    text = _("↩ Report №{id} is returned for revision.").format(id=report.id)
+    if not delivered:
+        text += "\n" + _("The author could not be notified in Telegram.")
+    await message.answer(text)
+    await _show_queue(message, user, session)
+
+
+async def comment_fallback(message: Message) -> None:
+    await message.answer(_("A comment is required: write what needs fixing."))
+
+
+def create_router() -> Router:
+    """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
+    router = Router(name=__name__)
+    router.message.register(review_command, Command("review"), flags=REVIEWERS)
+    router.callback_query.register(review_skip, ReviewSkip.filter(), flags=REVIEWERS)
+    router.callback_query.register(review_action, ReviewAction.filter(), flags=REVIEWERS)
+    router.message.register(comment_given, ReviewForm.comment, F.text, flags=REVIEWERS)
+    router.message.register(comment_fallback, ReviewForm.comment, flags=REVIEWERS)
+    return router

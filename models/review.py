@@ -1,0 +1,116 @@
+"""Curators' review of submitted reports: the queue, confirm, return with a comment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from models.audit import record
+from models.base import utcnow
+from models.entities import ActivityReport, School, User
+from models.enums import ReviewState, Role
+from models.errors import AccessDenied, InvalidInput, NotFound
+from models.users import visible_schools_query
+
+MAX_COMMENT = 1000
+
+
+def _reviewer(user: User) -> None:
+    if user.role not in (Role.CURATOR, Role.MUNICIPAL):
+        raise AccessDenied()
+
+
+def queue_query(user: User):  # type: ignore[no-untyped-def]
+    _reviewer(user)
+    schools = visible_schools_query(user).with_only_columns(School.id).scalar_subquery()
+    return select(ActivityReport).where(
+        ActivityReport.school_id.in_(schools),
+        ActivityReport.review_state == ReviewState.SUBMITTED,
+    )
+
+
+async def review_queue(
+    session: AsyncSession, user: User, *, offset: int = 0, limit: int = 1
+) -> tuple[Sequence[ActivityReport], int]:
+    """Submitted reports of the reviewer's schools, oldest first."""
+    stmt = queue_query(user)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = await session.scalars(
+        stmt.order_by(ActivityReport.submitted_at, ActivityReport.id)
+        .offset(offset)
+        .limit(limit)
+        .options(selectinload(ActivityReport.evidence))
+    )
+    return rows.all(), total
+
+
+async def report_for_review(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
+    """A report of one of the reviewer's schools; ids from buttons are re-checked here."""
+    _reviewer(user)
+    report = await session.scalar(
+        select(ActivityReport)
+        .where(ActivityReport.id == report_id)
+        .options(selectinload(ActivityReport.evidence))
+    )
+    if report is None:
+        raise NotFound()
+    visible = await session.scalar(
+        visible_schools_query(user)
+        .where(School.id == report.school_id)
+        .with_only_columns(School.id)
+    )
+    if visible is None:
+        raise AccessDenied()
+    return report
+
+
+async def confirm_report(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
+    report = await report_for_review(session, user, report_id)
+    if report.review_state != ReviewState.SUBMITTED:
+        raise InvalidInput("review_not_pending", state=report.review_state.value)
+    report.review_state = ReviewState.CONFIRMED
+    report.reviewer_id, report.reviewed_at, report.review_comment = user.id, utcnow(), None
+    record(
+        session,
+        actor_id=user.id,
+        action="report_confirmed",
+        object_type="report",
+        object_id=report.id,
+        school_id=report.school_id,
+    )
+    return report
+
+
+async def return_report(
+    session: AsyncSession, user: User, report_id: int, comment: str
+) -> ActivityReport:
+    text = (comment or "").strip()
+    if not text:
+        raise InvalidInput("review_comment_required")
+    if len(text) > MAX_COMMENT:
+        raise InvalidInput("text_too_long", max=MAX_COMMENT, length=len(text))
+    report = await report_for_review(session, user, report_id)
+    if report.review_state != ReviewState.SUBMITTED:
+        raise InvalidInput("review_not_pending", state=report.review_state.value)
+    report.review_state = ReviewState.RETURNED
+    report.reviewer_id, report.reviewed_at, report.review_comment = user.id, utcnow(), text
+    record(
+        session,
+        actor_id=user.id,
+        action="report_returned",
+        object_type="report",
+        object_id=report.id,
+        school_id=report.school_id,
+        comment=text,
+    )
+    return report
+
+
+async def author_of(session: AsyncSession, report: ActivityReport) -> User | None:
+    if report.author_id is None:
+        return None
+    author = await session.get(User, report.author_id)
+    return author if author is not None and author.is_active else None

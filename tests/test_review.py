@@ -1,0 +1,195 @@
+"""/review end to end: queue, confirm, return with a comment, author notified, audit."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendMessage
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import select
+
+from bot.callbacks import MyReport, ReportNav, ReviewAction, ReviewSkip
+from models import ActivityReport, AuditEvent, Evidence, EvidenceKind, Mark, ReviewState
+from tests.conftest import Harness, World
+
+
+def sent(requests: list, cls=SendMessage | EditMessageText) -> list:
+    return [r for r in requests if isinstance(r, cls)]
+
+
+def alerts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
+
+
+@pytest.fixture
+async def submitted(session_factory, world: World) -> dict[str, ActivityReport]:
+    async with session_factory() as session, session.begin():
+        a1 = ActivityReport(
+            school_id=world.school_a.id,
+            author_id=world.teacher.id,
+            title="Урок цифры",
+            held_on=date(2026, 11, 2),
+            mark=Mark.DONE,
+            description="Провели",
+        )
+        a1.evidence = [
+            Evidence(kind=EvidenceKind.LINK, url="https://school2.ru/news/1"),
+            Evidence(
+                kind=EvidenceKind.DOCUMENT,
+                file_id="file-1",
+                file_unique_id="u1",
+                file_name="протокол.pdf",
+                file_size=3000,
+            ),
+        ]
+        a2 = ActivityReport(
+            school_id=world.school_a.id,
+            author_id=world.coordinator.id,
+            title="Семинар",
+            held_on=date(2026, 11, 3),
+            mark=Mark.PARTIAL,
+        )
+        b1 = ActivityReport(
+            school_id=world.school_b.id,
+            author_id=world.teacher_b.id,
+            title="Чужой отчёт",
+            held_on=date(2026, 11, 4),
+            mark=Mark.DONE,
+        )
+        session.add_all([a1, a2, b1])
+    return {"a1": a1, "a2": a2, "b1": b1}
+
+
+async def state_of(session_factory, report_id: int) -> ActivityReport:
+    async with session_factory() as session:
+        return await session.get(ActivityReport, report_id)
+
+
+async def test_curator_sees_only_assigned_schools_queue(
+    harness: Harness, world: World, submitted, tg, i18n_ru
+):
+    (card,) = sent(await harness.send(tg.user(world.curator.telegram_id), "/review"))
+    assert "Урок цифры" in card.text and "Чужой" not in card.text
+    assert _("<b>For review: {k} of {n}</b>").format(k=1, n=2) in card.text
+    assert 'href="https://school2.ru/news/1"' in card.text
+    (card,) = sent(
+        await harness.click(tg.user(world.curator.telegram_id), ReviewSkip(offset=1).pack())
+    )
+    assert "Семинар" in card.text
+    (card,) = sent(await harness.send(tg.user(world.municipal.telegram_id), "/review"))
+    assert _("<b>For review: {k} of {n}</b>").format(k=1, n=3) in card.text
+
+
+async def test_confirm_notifies_the_author_and_locks(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    curator = tg.user(world.curator.telegram_id)
+    requests = await harness.click(
+        curator, ReviewAction(action="confirm", report_id=submitted["a1"].id).pack()
+    )
+
+    notices = [r for r in sent(requests, SendMessage) if r.chat_id == world.teacher.telegram_id]
+    assert len(notices) == 1 and f"№{submitted['a1'].id}" in notices[0].text
+    report = await state_of(session_factory, submitted["a1"].id)
+    assert report.review_state == ReviewState.CONFIRMED and report.reviewer_id == world.curator.id
+    again = await harness.click(
+        curator, ReviewAction(action="confirm", report_id=submitted["a1"].id).pack()
+    )
+    assert alerts(again) == [_("This report has already been reviewed or changed.")]
+    locked = await harness.click(
+        tg.user(world.teacher.telegram_id),
+        MyReport(action="edit", report_id=submitted["a1"].id).pack(),
+    )
+    assert alerts(locked)
+
+
+async def test_return_requires_a_comment_and_resubmission_goes_back(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    curator = tg.user(world.curator.telegram_id)
+    report_id = submitted["a1"].id
+    await harness.click(curator, ReviewAction(action="return", report_id=report_id).pack())
+    hint = sent(await harness.feed(harness.updates.photo(curator)))
+    assert hint[0].text == _("A comment is required: write what needs fixing.")
+    hint = sent(await harness.send(curator, "   "))
+    assert hint[0].text == _("A comment is required: write what needs fixing.")
+    assert (await state_of(session_factory, report_id)).review_state == ReviewState.SUBMITTED
+
+    requests = await harness.send(curator, "Добавьте фото с мероприятия")
+    (notice,) = [r for r in sent(requests, SendMessage) if r.chat_id == world.teacher.telegram_id]
+    assert "Добавьте фото с мероприятия" in notice.text
+    assert (
+        notice.reply_markup.inline_keyboard[0][0].callback_data
+        == MyReport(action="edit", report_id=report_id).pack()
+    )
+    report = await state_of(session_factory, report_id)
+    assert (
+        report.review_state == ReviewState.RETURNED
+        and report.review_comment == "Добавьте фото с мероприятия"
+    )
+
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.click(teacher, MyReport(action="edit", report_id=report_id).pack())
+    await harness.click(teacher, ReportNav(action="submit").pack())
+    assert (await state_of(session_factory, report_id)).review_state == ReviewState.SUBMITTED
+
+    async with session_factory() as session:
+        actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions == ["report_returned", "report_edited"]
+
+
+async def test_forged_foreign_report_is_refused(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    curator = tg.user(world.curator.telegram_id)
+    for action in ("confirm", "return", "files"):
+        requests = await harness.click(
+            curator, ReviewAction(action=action, report_id=submitted["b1"].id).pack()
+        )
+        assert alerts(requests) == [_("This is not available to you.")]
+    assert (
+        await state_of(session_factory, submitted["b1"].id)
+    ).review_state == ReviewState.SUBMITTED
+    requests = await harness.click(curator, ReviewAction(action="confirm", report_id=10**9).pack())
+    assert alerts(requests) == [_("This item no longer exists or is not available to you.")]
+
+
+async def test_files_are_sent_to_the_curator(harness: Harness, world: World, submitted, tg):
+    requests = await harness.click(
+        tg.user(world.curator.telegram_id),
+        ReviewAction(action="files", report_id=submitted["a1"].id).pack(),
+    )
+    (document,) = sent(requests, SendDocument)
+    assert document.document == "file-1" and document.chat_id == world.curator.telegram_id
+
+
+async def test_staff_cannot_review(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    for user in (world.teacher, world.coordinator):
+        (text,) = sent(await harness.send(tg.user(user.telegram_id), "/review"))
+        assert text.text == _("This is not available for your role. /help lists what you can do.")
+        requests = await harness.click(
+            tg.user(user.telegram_id),
+            ReviewAction(action="confirm", report_id=submitted["a1"].id).pack(),
+        )
+        assert alerts(requests)
+    assert (
+        await state_of(session_factory, submitted["a1"].id)
+    ).review_state == ReviewState.SUBMITTED
+
+
+async def test_undeliverable_notice_is_reported_to_the_curator(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    # The first call of the confirmation is the notice to the author: make it fail.
+    harness.recorder.add_error(403, "Forbidden: bot was blocked by the user")
+    requests = await harness.click(
+        tg.user(world.curator.telegram_id),
+        ReviewAction(action="confirm", report_id=submitted["a1"].id).pack(),
+    )
+    assert alerts(requests) == [_("Confirmed. The author could not be notified in Telegram.")]
+    assert (
+        await state_of(session_factory, submitted["a1"].id)
+    ).review_state == ReviewState.CONFIRMED
