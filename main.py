@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         "or asked from Telegram with BOT_TOKEN)",
     )
 
+    backup = commands.add_parser(
+        "backup", help="consistent copy of the SQLite database, also while the bot runs"
+    )
+    backup.add_argument("file", help="where to write the copy")
+
     i18n = commands.add_parser("i18n", help="translations")
     i18n_commands = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
     i18n_commands.add_parser("compile", help="compile locales/*/LC_MESSAGES/messages.po")
@@ -190,6 +195,20 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
+def cmd_backup(settings: Settings, file: str) -> int:
+    from pathlib import Path
+
+    from bot.backup import BackupError, backup_sqlite
+
+    try:
+        pages = backup_sqlite(settings.database_url, Path(file))
+    except BackupError as error:
+        print(f"backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"backup written to {file} ({pages} pages)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "i18n":
@@ -211,6 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_school_list(settings))
         if args.command == "invite":
             return asyncio.run(_invite(settings, args))
+        if args.command == "backup":
+            return cmd_backup(settings, args.file)
     except ConfigError as error:
         return _fail(str(error))
     return 1
