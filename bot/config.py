@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     default_locale: str = "ru"
     bot_username: str | None = None
     invite_ttl_days: int = Field(default=7, ge=1, le=365)
+    # Per-user flood control: sustained updates per second and burst; 0 turns it off.
+    throttle_rate: float = Field(default=4.0, ge=0)
+    throttle_burst: int = Field(default=12, ge=1)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.middlewares import (
     AccessMiddleware,
     DbSessionMiddleware,
+    ThrottlingMiddleware,
     UserLocaleMiddleware,
     UserMiddleware,
 )
@@ -50,6 +51,9 @@ def create_dispatcher(
         settings=settings,
         session_factory=session_factory,
         i18n=i18n,
+    )
+    dp.update.outer_middleware(
+        ThrottlingMiddleware(settings.throttle_rate, settings.throttle_burst)
     )
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
     dp.update.outer_middleware(UserMiddleware())

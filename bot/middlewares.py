@@ -113,3 +113,42 @@ async def refuse(event: TelegramObject, *, stranger: bool) -> None:
         await event.answer(text, show_alert=True)
     elif isinstance(event, Message):
         await event.answer(text)
+
+
+class ThrottlingMiddleware(BaseMiddleware):
+    """Per-user token bucket in front of everything: a hammered button costs no database work.
+
+    A throttled button press still gets an (empty) answer so the phone stops its spinner; a
+    throttled message is dropped. Per process: with several webhook processes each keeps its own.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.rate, self.burst = rate, burst
+        self.clock = clock or time.monotonic
+        self._buckets: dict[int, tuple[float, float]] = {}
+
+    def allow(self, user_id: int) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.get(user_id, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[user_id] = (tokens, now)
+            return False
+        self._buckets[user_id] = (tokens - 1.0, now)
+        if len(self._buckets) > 100_000:
+            # Forget idle users rather than grow without bound.
+            cutoff = now - self.burst / max(self.rate, 1e-6)
+            self._buckets = {k: v for k, v in self._buckets.items() if v[1] >= cutoff}
+        return True
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        tg_user: TgUser | None = data.get("event_from_user")
+        if self.rate <= 0 or tg_user is None or self.allow(tg_user.id):
+            return await handler(event, data)
+        logger.info("throttled user %s", tg_user.id)
+        query = getattr(event, "callback_query", None)
+        if isinstance(query, CallbackQuery):
+            await query.answer()
+        return None
