@@ -22,6 +22,7 @@ from bot.middlewares import (
     UserMiddleware,
 )
 from bot.storage import DatabaseStorage
+from bot.telegram_retry import RetryRequestMiddleware
 from handlers import get_routers
 
 
@@ -29,6 +30,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """Every method call and file download goes through TELEGRAM_API_URL."""
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(RetryRequestMiddleware())
     return Bot(
         token=settings.require_token(),
         session=session,

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
+from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
@@ -35,6 +36,11 @@ class DbSessionMiddleware(BaseMiddleware):
             token = current_session.set(session)
             try:
                 result = await handler(event, data)
+            except TelegramAPIError:
+                # Only the reply failed: what the user gave is valid and is kept. The error
+                # router then tries to tell the user that the answer did not arrive.
+                await session.commit()
+                raise
             except BaseException:
                 await session.rollback()
                 raise

@@ -6,7 +6,7 @@ import logging
 
 from aiogram import Bot, Router
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import ErrorEvent
+from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import gettext as _
 
 from models.errors import AccessDenied, DomainError, NotFound
@@ -22,10 +22,27 @@ def describe(error: DomainError) -> str:
     return _("That did not work. Please check and try again.")
 
 
+def _private_chat_of(update: Update) -> int | None:
+    if update.message is not None and update.message.chat.type == "private":
+        return update.message.chat.id
+    query = update.callback_query
+    if query is not None and query.message is not None and query.message.chat.type == "private":
+        return query.message.chat.id
+    return None
+
+
 async def on_error(event: ErrorEvent, bot: Bot) -> None:
     update = event.update
     error = event.exception
-    if isinstance(error, DomainError):
+    if isinstance(error, TelegramAPIError):
+        logger.warning(
+            "update %s: reply not delivered: %s", update.update_id, type(error).__name__
+        )
+        text = _(
+            "Your input is saved, but my answer could not be delivered. "
+            "Send /help or repeat the last step in a minute."
+        )
+    elif isinstance(error, DomainError):
         logger.info("update %s: %s %s", update.update_id, type(error).__name__, error.code)
         text = describe(error)
     else:
@@ -37,7 +54,11 @@ async def on_error(event: ErrorEvent, bot: Bot) -> None:
             "please try again in a minute."
         )
     try:
-        if update.callback_query is not None:
+        if isinstance(error, TelegramAPIError):
+            chat = _private_chat_of(update)
+            if chat is not None:
+                await bot.send_message(chat, text)
+        elif update.callback_query is not None:
             await update.callback_query.answer(text, show_alert=True)
         elif update.message is not None and update.message.chat.type == "private":
             await bot.send_message(update.message.chat.id, text)

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
+from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
@@ -36,6 +37,7 @@ TOKEN = "42:TEST-token-for-the-suite-0123456789abcdef"
 class QueuedResponse:
     status: int
     body: dict[str, Any]
+    network_error: bool = False
 
 
 class RecordingSession(BaseSession):
@@ -55,6 +57,10 @@ class RecordingSession(BaseSession):
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
         self.responses.append(QueuedResponse(status, body))
+
+    def add_network_error(self) -> None:
+        """The next call fails as a dropped connection or a timeout would."""
+        self.responses.append(QueuedResponse(0, {}, network_error=True))
 
     def get_request(self) -> TelegramMethod[Any]:
         return self.requests.popleft()
@@ -99,6 +105,8 @@ class RecordingSession(BaseSession):
             queued = self.responses.popleft()
         else:
             queued = QueuedResponse(200, {"ok": True, "result": self._default_result(method)})
+        if queued.network_error:
+            raise TelegramNetworkError(method=method, message="connection dropped")
         response = self.check_response(
             bot=bot, method=method, status_code=queued.status, content=json.dumps(queued.body)
         )

@@ -1,0 +1,67 @@
+"""Retries Bot API calls on flood control (429), server errors and dropped connections."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.methods import GetUpdates, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+logger = logging.getLogger(__name__)
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class RetryRequestMiddleware(BaseRequestMiddleware):
+    """A few bounded retries: a reply delayed by seconds is better than a reply lost.
+
+    Long waits are not retried inline (a handler holds a database transaction meanwhile): the
+    error surfaces, the handler's work is committed and the user is told (see the error router).
+    """
+
+    def __init__(
+        self,
+        attempts: int = 3,
+        max_wait: float = 5.0,
+        base_delay: float = 0.5,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.attempts, self.max_wait, self.base_delay = attempts, max_wait, base_delay
+        self.sleep = sleep
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, GetUpdates):
+            # Polling has its own backoff in aiogram.
+            return await make_request(bot, method)
+        attempt = 1
+        while True:
+            try:
+                return await make_request(bot, method)
+            except TelegramRetryAfter as error:
+                delay = float(error.retry_after)
+                if attempt >= self.attempts or delay > self.max_wait:
+                    raise
+                reason = "flood control"
+            except (TelegramServerError, TelegramNetworkError) as error:
+                if attempt >= self.attempts:
+                    raise
+                delay = self.base_delay * 2 ** (attempt - 1)
+                reason = type(error).__name__
+            logger.warning(
+                "%s failed (%s); retry %d in %.1f s", type(method).__name__, reason, attempt, delay
+            )
+            await (self.sleep or asyncio.sleep)(delay)
+            attempt += 1

@@ -1,0 +1,118 @@
+"""Telegram faults: 429, 5xx, dropped connections. Work is saved first; the user is told."""
+
+from __future__ import annotations
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import func, select
+
+from bot import telegram_retry
+from bot.callbacks import ReportItem, ReportMark, ReportNav
+from models import ActivityReport, FsmRecord, RoadmapItem
+from tests.conftest import Harness, World
+
+DELIVERY_FAILED = (
+    "Your input is saved, but my answer could not be delivered. "
+    "Send /help or repeat the last step in a minute."
+)
+
+
+@pytest.fixture
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries sleep: record the delays instead of waiting them out."""
+    delays: list[float] = []
+
+    async def fake_sleep(delay: float) -> None:
+        delays.append(delay)
+
+    monkeypatch.setattr(telegram_retry.asyncio, "sleep", fake_sleep)
+    return delays
+
+
+@pytest.fixture
+async def item(session_factory, world: World) -> RoadmapItem:
+    async with session_factory() as session, session.begin():
+        row = RoadmapItem(school_id=world.school_a.id, title="Урок цифры", position=1)
+        session.add(row)
+    return row
+
+
+async def _fill(harness: Harness, user, item: RoadmapItem) -> None:
+    await harness.send(user, "/report")
+    await harness.click(user, ReportItem(item_id=item.id).pack())
+    await harness.click(user, ReportMark(mark="done").pack())
+    await harness.send(user, "Провели https://school.ru/1")
+
+
+async def count_reports(session_factory) -> int:
+    async with session_factory() as session:
+        return await session.scalar(select(func.count()).select_from(ActivityReport)) or 0
+
+
+async def test_429_is_retried_after_the_given_delay(
+    harness: Harness, world: World, tg, slept, i18n_ru
+):
+    harness.recorder.add_error(429, "Too Many Requests: retry after 2", retry_after=2)
+    requests = await harness.send(tg.user(world.teacher.telegram_id), "/whoami")
+    messages = [r for r in requests if isinstance(r, SendMessage)]
+    assert len(messages) == 2  # the refused attempt and the retry
+    assert slept == [2.0]
+
+
+@pytest.mark.parametrize("fault", ["5xx", "network"])
+async def test_server_errors_and_dropped_connections_are_retried(
+    harness: Harness, world: World, tg, slept, fault: str
+):
+    for _attempt in range(2):
+        if fault == "5xx":
+            harness.recorder.add_error(502, "Bad Gateway")
+        else:
+            harness.recorder.add_network_error()
+    requests = await harness.send(tg.user(world.teacher.telegram_id), "/whoami")
+    assert len([r for r in requests if isinstance(r, SendMessage)]) == 3
+    assert slept == [0.5, 1.0]
+
+
+async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
+    harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await _fill(harness, teacher, item)
+    harness.recorder.add_result(True)  # answerCallbackQuery
+    for _attempt in range(3):  # editMessageText of the card: fails every retry
+        harness.recorder.add_error(500, "Internal Server Error")
+
+    requests = await harness.click(teacher, ReportNav(action="submit").pack())
+
+    assert await count_reports(session_factory) == 1
+    async with session_factory() as session:
+        assert (await session.scalars(select(FsmRecord))).all() == []  # the draft was used up
+    told = [r.text for r in requests if isinstance(r, SendMessage)]
+    assert told == [_(DELIVERY_FAILED)]
+    # Pressing «Отправить» again on the old card can't store a second report.
+    await harness.click(teacher, ReportNav(action="submit").pack())
+    assert await count_reports(session_factory) == 1
+
+
+async def test_long_flood_wait_is_not_slept_inline(
+    harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await _fill(harness, teacher, item)
+    harness.recorder.add_result(True)  # answerCallbackQuery
+    harness.recorder.add_error(429, "Too Many Requests: retry after 600", retry_after=600)
+    requests = await harness.click(teacher, ReportNav(action="submit").pack())
+    assert slept == []
+    assert await count_reports(session_factory) == 1
+    assert [type(r) for r in requests].count(EditMessageText) == 1
+    assert AnswerCallbackQuery in [type(r) for r in requests]
+
+
+async def test_a_failure_while_telling_the_user_does_not_crash(
+    harness: Harness, world: World, tg, slept
+):
+    for _attempt in range(6):  # the reply and the error notice both fail
+        harness.recorder.add_error(500, "Internal Server Error")
+    requests = await harness.send(tg.user(world.teacher.telegram_id), "/whoami")
+    assert len(requests) == 6
