@@ -90,6 +90,20 @@ async def _draft(state: FSMContext) -> Draft | None:
     return Draft.from_dict(raw) if isinstance(raw, dict) else None
 
 
+async def _require_draft(event: Message | CallbackQuery, state: FSMContext) -> Draft | None:
+    """The draft of this form; if it is gone (an old form), say so and leave the form."""
+    draft = await _draft(state)
+    if draft is not None:
+        return draft
+    await state.clear()
+    text = _("This form is no longer active. Start again: /report")
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    else:
+        await event.answer(text)
+    return None
+
+
 async def _save(state: FSMContext, draft: Draft, **extra: Any) -> None:
     await state.update_data(draft=draft.to_dict(), touched=utcnow().isoformat(), **extra)
 
@@ -364,9 +378,8 @@ async def activity_page(
     session: AsyncSession,
     settings: Settings,
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await state.update_data(page=max(0, callback_data.page))
     await _screen(ReportForm.activity, query, state, session, settings, draft)
@@ -375,7 +388,7 @@ async def activity_page(
 async def activity_search(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     query = " ".join((message.text or "").split())[:100]
@@ -390,9 +403,8 @@ async def activity_chosen(
     session: AsyncSession,
     settings: Settings,
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     if callback_data.item_id == 0:
         await _save(state, draft)
@@ -411,9 +423,8 @@ async def other_direction(
     session: AsyncSession,
     settings: Settings,
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     try:
         draft.direction = valid_direction(callback_data.code)
@@ -427,7 +438,7 @@ async def other_direction(
 async def other_title(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     try:
@@ -460,7 +471,7 @@ async def mark_chosen(
 async def description_given(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     try:
@@ -500,7 +511,7 @@ async def _note_links_elsewhere(
 async def evidence_links(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     links, rejected = parse_links_message(message.text or "")
@@ -560,7 +571,7 @@ def _file_of(message: Message) -> dict[str, Any] | None:
 async def evidence_file(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     item = _file_of(message)
     if draft is None or item is None:
         return
@@ -597,9 +608,8 @@ def _too_big_note() -> str:
 async def evidence_done(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await _save(state, draft, reached_summary=True)
     await _screen(ReportForm.summary, query, state, session, settings, draft)
@@ -611,9 +621,8 @@ async def evidence_done(
 async def submit(
     query: CallbackQuery, state: FSMContext, user: User, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     organizer = await school_name(session, draft.school_id)
     try:
@@ -646,9 +655,8 @@ async def submit(
 async def edit_menu(
     query: CallbackQuery, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await _screen(ReportForm.edit_field, query, state, session, settings, draft)
 
@@ -697,7 +705,7 @@ async def date_button(
 async def date_typed(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     try:
@@ -712,7 +720,7 @@ async def date_typed(
 async def participants_typed(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     try:
@@ -729,7 +737,7 @@ async def participants_typed(
 async def organizer_typed(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(message, state)
     if draft is None:
         return
     text = (message.text or "").strip()
@@ -749,9 +757,8 @@ async def default_value(
     session: AsyncSession,
     settings: Settings,
 ) -> None:
-    draft = await _draft(state)
+    draft = await _require_draft(query, state)
     if draft is None:
-        await query.answer(_("This button is no longer active."), show_alert=True)
         return
     if callback_data.action == "no_participants":
         draft.participants_count = draft.participants_category = None
@@ -966,16 +973,21 @@ async def evidence_command(
     )
 
 
-async def _collect_target(state: FSMContext) -> int | None:
+async def _collect_target(state: FSMContext, event: Message | None = None) -> int | None:
     data = await state.get_data()
     value = data.get("report_id")
-    return int(value) if isinstance(value, int) else None
+    if isinstance(value, int):
+        return value
+    if event is not None:
+        await state.clear()
+        await event.answer(_("This form is no longer active. Start again: /evidence"))
+    return None
 
 
 async def collect_links(
     message: Message, state: FSMContext, user: User, session: AsyncSession
 ) -> None:
-    report_id = await _collect_target(state)
+    report_id = await _collect_target(state, message)
     if report_id is None:
         return
     links, rejected = parse_links_message(message.text or "")
@@ -1000,7 +1012,7 @@ async def collect_links(
 async def collect_file(
     message: Message, state: FSMContext, user: User, session: AsyncSession
 ) -> None:
-    report_id = await _collect_target(state)
+    report_id = await _collect_target(state, message)
     item = _file_of(message)
     if report_id is None or item is None:
         return
