@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -23,13 +24,20 @@ from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from bot.migrate import upgrade
 from models import Municipality, Project, Role, School, User, curator_schools
+from tests import pg
 from tests.telegram import TOKEN, RecordingSession, UpdateFactory
 
 ADMIN_ID = 900_001
+_databases = itertools.count()
 
 
 def _sqlite_url(path: Path) -> str:
     return f"sqlite+aiosqlite:///{path}"
+
+
+# With TEST_DATABASE_URL=postgresql+asyncpg://… the suite runs against PostgreSQL instead.
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +48,28 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated template database; each test gets `CREATE DATABASE … TEMPLATE` of it."""
+    name = f"reports_tpl_{os.getpid()}"
+    pg.recreate(TEST_DATABASE_URL, name)
+    upgrade(pg.with_database(TEST_DATABASE_URL, name))
+    yield name
+    pg.drop(TEST_DATABASE_URL, name)
+
+
 @pytest.fixture
-def database_url(migrated_template: Path, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if ON_POSTGRES:
+        template = request.getfixturevalue("postgres_template")
+        name = f"reports_t_{os.getpid()}_{next(_databases)}"
+        pg.recreate(TEST_DATABASE_URL, name, template=template)
+        yield pg.with_database(TEST_DATABASE_URL, name)
+        pg.drop(TEST_DATABASE_URL, name)
+        return
     path = tmp_path / "bot.sqlite3"
-    shutil.copyfile(migrated_template, path)
-    return _sqlite_url(path)
+    shutil.copyfile(request.getfixturevalue("migrated_template"), path)
+    yield _sqlite_url(path)
 
 
 @pytest.fixture
@@ -229,5 +254,5 @@ def tg() -> type[UpdateFactory]:
 
 def pytest_configure(config: pytest.Config) -> None:
     # A developer's own .env or environment must not leak into the suite.
-    for name in ("BOT_TOKEN", "DATABASE_URL", "ADMIN_IDS", "TELEGRAM_API_URL"):
+    for name in ("BOT_TOKEN", "DATABASE_URL", "ADMIN_IDS", "TELEGRAM_API_URL", "REDIS_URL"):
         os.environ.pop(name, None)

@@ -12,6 +12,7 @@ import pytest
 from bot.backup import BackupError, backup_sqlite
 from bot.migrate import upgrade
 from models import Municipality
+from tests.conftest import ON_POSTGRES
 from tests.test_config import run_main
 
 
@@ -58,6 +59,7 @@ def test_backup_while_another_connection_writes(tmp_path: Path) -> None:
         connection.close()
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite backup; PostgreSQL deployments use pg_dump")
 async def test_restored_copy_is_a_working_database(
     tmp_path: Path, session_factory, database_url, tg
 ) -> None:

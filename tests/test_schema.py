@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models import Base, Municipality, School
+from tests.conftest import ON_POSTGRES
 
 
 async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> None:
@@ -21,6 +22,7 @@ async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> Non
         assert await connection.run_sync(diff) == []
 
 
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite settings; the suite is running on PostgreSQL")
 async def test_sqlite_pragmas(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
