@@ -1,0 +1,695 @@
+"""The municipal XLSX export: four sheets streamed from the database into a write-only workbook.
+
+Memory stays flat whatever the number of rows: every sheet but «Сводка» (one row per school) is
+read through a server-side cursor in batches of ``YIELD_PER`` and handed straight to openpyxl's
+write-only sheets, which spill to temporary files. What is kept is one report or roadmap item at
+a time and the hyperlinks of a sheet (at most ``MAX_HYPERLINKS_PER_SHEET``).
+
+Choices a reader of the file may ask about:
+
+* Schools are named by their short name on every sheet, so one autofilter value fits all four.
+* «Ссылки на материалы» lists a report's links and files one per line (files as «файл: name»);
+  the cell is a hyperlink to the first http(s) link. Other schemes, over-long addresses and links
+  past Excel's per-sheet limit stay plain text.
+* Every string that comes from users or imported documents goes through ``safe_text``; only our
+  own fixed labels (marks, review states, directions, levels) are written as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, Final, NamedTuple, overload
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, NamedStyle
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.entities import (
+    ActivityReport,
+    DiagnosticRun,
+    Evidence,
+    Questionnaire,
+    RoadmapItem,
+    School,
+    User,
+)
+from models.enums import Direction, EvidenceKind, Mark, ReviewState, RunStatus
+from models.stats import Schools, report_direction, school_figures, school_filter
+
+# Excel's limits as XlsxWriter enforces them: hyperlinks per sheet and characters in a link
+# address; past them links stay plain text. Read at call time, so tests can lower the first.
+MAX_HYPERLINKS_PER_SHEET = 65_530
+MAX_URL_CHARS: Final = 2_079
+MAX_CELL_CHARS: Final = 32_767
+YIELD_PER: Final = 1_000
+PROGRESS_EVERY: Final = 1_000
+DATE_FORMAT: Final = "DD.MM.YYYY"
+
+DIRECTION_TITLES: Final[Mapping[str, str]] = {
+    Direction.KNOWLEDGE: "Знание",
+    Direction.UPBRINGING: "Воспитание",
+    Direction.HEALTH: "Здоровье",
+    Direction.CREATIVITY: "Творчество",
+    Direction.CAREER: "Профориентация",
+    Direction.TEACHER: "Учитель. Школьная команда",
+    Direction.CLIMATE: "Школьный климат",
+    Direction.ENVIRONMENT: "Образовательная среда",
+}
+LEVEL_TITLES: Final[Mapping[str, str]] = {
+    "below_basic": "ниже базового",
+    "basic": "базовый",
+    "medium": "средний",
+    "high": "высокий",
+    "low": "низкий",  # the lowest level of the 500+ risk profile
+}
+MARK_TITLES: Final[Mapping[Mark, str]] = {
+    Mark.DONE: "+",
+    Mark.PARTIAL: "Частично",
+    Mark.NOT_DONE: "−",
+}
+REVIEW_TITLES: Final[Mapping[ReviewState, str]] = {
+    ReviewState.SUBMITTED: "на проверке",
+    ReviewState.CONFIRMED: "подтверждено",
+    ReviewState.RETURNED: "на доработку",
+}
+YES: Final = "да"
+NO: Final = "нет"
+TOTAL: Final = "Итого"
+ESTIMATE_SUFFIX: Final = "(оценка бота)"
+FILE_PREFIX: Final = "файл: "
+FILE_KIND_TITLES: Final[Mapping[EvidenceKind, str]] = {
+    EvidenceKind.PHOTO: "фото",
+    EvidenceKind.DOCUMENT: "документ",
+    EvidenceKind.LINK: "ссылка",
+}
+
+# Our own vocabulary: none of it is user text and none of it can be a formula («+» alone is a
+# plain string to openpyxl and Excel), so it is written without the neutralising quote.
+_LABELS: Final[frozenset[str]] = frozenset(
+    [
+        *DIRECTION_TITLES.values(),
+        *LEVEL_TITLES.values(),
+        *MARK_TITLES.values(),
+        *REVIEW_TITLES.values(),
+        YES,
+        NO,
+        TOTAL,
+    ]
+)
+# OWASP's list of characters that make a spreadsheet treat a cell as a formula or DDE call.
+_FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
+_CLICKABLE_URL: Final = re.compile(r"https?://[^\s\"<>]+", re.IGNORECASE)
+
+# Named styles: assigning one per cell is a lookup by name, while assigning a Font or an
+# Alignment hashes the whole object every time (a third of the export's time on big sheets).
+_HEADER_STYLE: Final = "export-header"
+_TEXT_STYLE: Final = "export-text"
+_WRAP_STYLE: Final = "export-wrap"
+_DATE_STYLE: Final = "export-date"
+_WRAP: Final = Alignment(wrap_text=True, vertical="top")
+
+
+def _named_styles() -> list[NamedStyle]:
+    top = Alignment(vertical="top")
+    return [
+        NamedStyle(_HEADER_STYLE, font=Font(bold=True), alignment=_WRAP),
+        NamedStyle(_TEXT_STYLE, alignment=top),
+        NamedStyle(_WRAP_STYLE, alignment=_WRAP),
+        NamedStyle(_DATE_STYLE, alignment=top, number_format=DATE_FORMAT),
+    ]
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What was written: data rows per sheet, and the links of «Мероприятия»."""
+
+    schools: int
+    reports: int
+    items: int
+    diagnostics: int
+    links: int
+    hyperlinks: int
+    files: int
+
+
+class _Column(NamedTuple):
+    title: str
+    width: float
+    wrap: bool = False
+
+
+class _Links(NamedTuple):
+    """Text of a links cell and the address it should open, if any."""
+
+    text: str
+    target: str | None
+
+
+SUMMARY_COLUMNS: Final = (
+    _Column("Школа", 28, wrap=True),
+    _Column("Отчётов за период", 11),
+    _Column("Всего отчётов", 10),
+    _Column("Выполнено", 11),
+    _Column("Частично", 10),
+    _Column("Не выполнено", 11),
+    _Column("Мероприятий в дорожной карте", 14),
+    _Column("С отчётом", 10),
+    _Column("Просрочено", 11),
+    _Column("Ожидают проверки", 11),
+    _Column("На доработке", 11),
+    _Column("Последняя активность", 13),
+    _Column("Уровень самодиагностики", 15),
+)
+REPORT_COLUMNS: Final = (
+    _Column("№", 7),
+    _Column("Школа", 22, wrap=True),
+    _Column("Направление", 18, wrap=True),
+    _Column("Дата", 12),
+    _Column("Форма и тема мероприятия", 45, wrap=True),
+    _Column("Организатор", 24, wrap=True),
+    _Column("Отметка о выполнении", 12),
+    _Column("Проведённые мероприятия", 50, wrap=True),
+    _Column("Количество и категория участников", 24, wrap=True),
+    _Column("Ссылки на материалы", 40, wrap=True),
+    _Column("Автор", 22, wrap=True),
+    _Column("Статус проверки", 15),
+)
+ROADMAP_COLUMNS: Final = (
+    _Column("Школа", 22, wrap=True),
+    _Column("№ п/п", 8),
+    _Column("Направление", 18, wrap=True),
+    _Column("Мероприятие", 50, wrap=True),
+    _Column("Сроки", 22, wrap=True),
+    _Column("Срок", 12),
+    _Column("Отметка о выполнении", 12),
+    _Column("Просрочено", 11),
+    _Column("Проведённые мероприятия", 50, wrap=True),
+)
+DIAGNOSTIC_COLUMNS: Final = (
+    _Column("Школа", 22, wrap=True),
+    _Column("Анкета", 28, wrap=True),
+    _Column("Дата", 12),
+    _Column("Направление", 26, wrap=True),
+    _Column("Баллы", 9),
+    _Column("Максимум", 10),
+    _Column("Уровень", 15),
+    _Column("Дефициты", 60, wrap=True),
+)
+
+
+@overload
+def safe_text(value: str) -> str: ...
+@overload
+def safe_text(value: None) -> None: ...
+def safe_text(value: str | None) -> str | None:
+    """User text made inert for a cell: never a formula or DDE call, valid XML, within limits."""
+    if value is None:
+        return None
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    # Leading spaces do not stop Excel or LibreOffice from evaluating « =1» once it is edited.
+    if text.startswith(_FORMULA_TRIGGERS) or text.lstrip().startswith(_FORMULA_TRIGGERS):
+        text = "'" + text
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    return text
+
+
+def last_full_week(today: date) -> tuple[date, date]:
+    """Monday and Sunday of the week before the one containing ``today``."""
+    monday = today - timedelta(days=today.weekday())
+    return monday - timedelta(days=7), monday - timedelta(days=1)
+
+
+def export_filename(start: date, end: date) -> str:
+    return f"отчёт_{start.isoformat()}_{end.isoformat()}.xlsx"
+
+
+def direction_title(code: str | None, fallback: str | None = None) -> str | None:
+    if code is None:
+        return fallback
+    return DIRECTION_TITLES.get(code) or fallback or code
+
+
+def level_title(code: str | None) -> str | None:
+    return None if code is None else LEVEL_TITLES.get(code, code)
+
+
+class _Progress:
+    """Counts data rows across sheets and reports them every ``PROGRESS_EVERY`` rows."""
+
+    def __init__(self, callback: Callable[[int], None] | None) -> None:
+        self.rows = 0
+        self._callback = callback
+
+    def tick(self) -> None:
+        self.rows += 1
+        if self._callback is not None and self.rows % PROGRESS_EVERY == 0:
+            self._callback(self.rows)
+
+    def finish(self) -> None:
+        if self._callback is not None:
+            self._callback(self.rows)
+
+
+class _Sheet:
+    """A write-only sheet with a bold frozen header, widths, autofilter and inert text cells."""
+
+    def __init__(
+        self,
+        workbook: Workbook,
+        title: str,
+        columns: Sequence[_Column],
+        progress: _Progress,
+    ) -> None:
+        self._ws: WriteOnlyWorksheet = workbook.create_sheet(title)
+        self._columns = columns
+        self._progress = progress
+        self.rows = 0
+        self.hyperlinks = 0
+        # A write-only sheet emits its views and column widths with the first row.
+        for index, column in enumerate(columns, 1):
+            self._ws.column_dimensions[get_column_letter(index)].width = column.width
+        self._ws.freeze_panes = "A2"
+        header = []
+        for column in columns:
+            cell = WriteOnlyCell(self._ws, column.title)
+            cell.style = _HEADER_STYLE
+            header.append(cell)
+        self._ws.append(header)
+
+    def append(self, values: Sequence[Any]) -> None:
+        self._ws.append(
+            [
+                self._cell(value, column)
+                for value, column in zip(values, self._columns, strict=True)
+            ]
+        )
+        self.rows += 1
+        self._progress.tick()
+
+    def close(self) -> None:
+        # The autofilter is written after the rows, so the final count can still go in.
+        last = get_column_letter(len(self._columns))
+        self._ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+
+    def _cell(self, value: Any, column: _Column) -> WriteOnlyCell | None:
+        if value is None:
+            return None
+        cell = WriteOnlyCell(self._ws)
+        cell.style = _WRAP_STYLE if column.wrap else _TEXT_STYLE
+        if isinstance(value, _Links):
+            cell.value = safe_text(value.text)
+            cell.data_type = "s"
+            if value.target is not None and self.hyperlinks < MAX_HYPERLINKS_PER_SHEET:
+                cell.hyperlink = value.target
+                cell.style = "Hyperlink"
+                cell.alignment = _WRAP
+                self.hyperlinks += 1
+        elif isinstance(value, str):
+            cell.value = value if value in _LABELS else safe_text(value)
+            # Explicit, whatever openpyxl would infer from the text: a string is never a formula.
+            cell.data_type = "s"
+        elif isinstance(value, datetime):
+            raise TypeError("convert datetimes to local dates before writing them")
+        elif isinstance(value, date):
+            cell.value = value
+            cell.style = _DATE_STYLE
+        else:
+            cell.value = value
+        return cell
+
+
+async def _groups(
+    session: AsyncSession, stmt: Select[Any], key: Callable[[Row[Any]], Any]
+) -> AsyncIterator[list[Row[Any]]]:
+    """Consecutive streamed rows with the same key, so a one-to-many join is read flat."""
+    result = await session.stream(stmt.execution_options(yield_per=YIELD_PER))
+    try:
+        group: list[Row[Any]] = []
+        async for row in result:
+            if group and key(row) != key(group[0]):
+                yield group
+                group = []
+            group.append(row)
+        if group:
+            yield group
+    finally:
+        await result.close()
+
+
+def _participants(count: int | None, category: str | None) -> str | None:
+    parts = [f"{count} чел." if count is not None else None, category or None]
+    return ", ".join(p for p in parts if p) or None
+
+
+def _evidence_text(url: str | None, name: str | None, kind: EvidenceKind | None) -> str:
+    if url:
+        return url
+    label = name or (FILE_KIND_TITLES.get(kind, "") if kind is not None else "")
+    return FILE_PREFIX + label
+
+
+def _clickable(url: str) -> bool:
+    return len(url) <= MAX_URL_CHARS and _CLICKABLE_URL.fullmatch(url) is not None
+
+
+@dataclass
+class _ReportCounts:
+    reports: int = 0
+    links: int = 0
+    files: int = 0
+
+
+def reports_query(schools: Schools, start: date, end: date) -> Select[Any]:
+    """Reports held in [start, end] joined to their evidence, one row per piece of evidence."""
+    return (
+        select(
+            ActivityReport.id.label("report_id"),
+            School.short_name,
+            report_direction().label("direction"),
+            ActivityReport.held_on,
+            ActivityReport.title,
+            ActivityReport.organizer,
+            ActivityReport.mark,
+            ActivityReport.description,
+            ActivityReport.participants_count,
+            ActivityReport.participants_category,
+            User.full_name.label("author"),
+            ActivityReport.review_state,
+            Evidence.id.label("evidence_id"),
+            Evidence.kind.label("evidence_kind"),
+            Evidence.url,
+            Evidence.file_name,
+        )
+        .join(School, School.id == ActivityReport.school_id)
+        .outerjoin(RoadmapItem, RoadmapItem.id == ActivityReport.roadmap_item_id)
+        .outerjoin(User, User.id == ActivityReport.author_id)
+        .outerjoin(Evidence, Evidence.report_id == ActivityReport.id)
+        .where(
+            school_filter(ActivityReport.school_id, schools),
+            ActivityReport.held_on.between(start, end),
+        )
+        .order_by(
+            School.short_name,
+            School.id,
+            ActivityReport.held_on,
+            ActivityReport.id,
+            Evidence.id,
+        )
+    )
+
+
+async def _write_reports(
+    session: AsyncSession, sheet: _Sheet, schools: Schools, start: date, end: date
+) -> _ReportCounts:
+    counts = _ReportCounts()
+    async with aclosing(
+        _groups(session, reports_query(schools, start, end), lambda row: row.report_id)
+    ) as groups:
+        async for group in groups:
+            report = group[0]
+            evidence = [row for row in group if row.evidence_id is not None]
+            texts = [_evidence_text(e.url, e.file_name, e.evidence_kind) for e in evidence]
+            urls = [e.url for e in evidence if e.url]
+            counts.reports += 1
+            counts.links += len(urls)
+            counts.files += len(evidence) - len(urls)
+            links = None
+            if texts:
+                target = urls[0] if urls and _clickable(urls[0]) else None
+                links = _Links("\n".join(texts), target)
+            sheet.append(
+                [
+                    counts.reports,
+                    report.short_name,
+                    direction_title(report.direction),
+                    report.held_on,
+                    report.title,
+                    report.organizer,
+                    MARK_TITLES[report.mark],
+                    report.description,
+                    _participants(report.participants_count, report.participants_category),
+                    links,
+                    report.author or None,
+                    REVIEW_TITLES[report.review_state],
+                ]
+            )
+    return counts
+
+
+def roadmap_query(schools: Schools) -> Select[Any]:
+    """Roadmap items joined to their reports, one row per report."""
+    return (
+        select(
+            RoadmapItem.id.label("item_id"),
+            School.short_name,
+            RoadmapItem.number,
+            RoadmapItem.direction,
+            RoadmapItem.title,
+            RoadmapItem.due_raw,
+            RoadmapItem.due_date,
+            ActivityReport.id.label("report_id"),
+            ActivityReport.held_on,
+            ActivityReport.title.label("report_title"),
+            ActivityReport.mark,
+        )
+        .join(School, School.id == RoadmapItem.school_id)
+        .outerjoin(ActivityReport, ActivityReport.roadmap_item_id == RoadmapItem.id)
+        .where(school_filter(RoadmapItem.school_id, schools), RoadmapItem.is_archived.is_(False))
+        .order_by(
+            School.short_name,
+            School.id,
+            RoadmapItem.position,
+            RoadmapItem.id,
+            ActivityReport.held_on,
+            ActivityReport.id,
+        )
+    )
+
+
+async def _write_roadmaps(
+    session: AsyncSession, sheet: _Sheet, schools: Schools, today: date
+) -> int:
+    items = 0
+    async with aclosing(
+        _groups(session, roadmap_query(schools), lambda row: row.item_id)
+    ) as groups:
+        async for group in groups:
+            item = group[0]
+            reports = [row for row in group if row.report_id is not None]
+            marks = {row.mark for row in reports}
+            done = Mark.DONE in marks
+            mark = MARK_TITLES[
+                Mark.DONE if done else Mark.PARTIAL if Mark.PARTIAL in marks else Mark.NOT_DONE
+            ]
+            overdue = item.due_date is not None and item.due_date < today and not done
+            lines: list[str] = []
+            length = 0
+            for row in reports:
+                if length > MAX_CELL_CHARS:  # safe_text cuts the rest; don't build it
+                    break
+                lines.append(f"{row.held_on:%d.%m.%Y} — {row.report_title}")
+                length += len(lines[-1]) + 1
+            items += 1
+            sheet.append(
+                [
+                    item.short_name,
+                    item.number,
+                    direction_title(item.direction),
+                    item.title,
+                    item.due_raw,
+                    item.due_date,
+                    mark,
+                    YES if overdue else NO,
+                    "\n".join(lines) or None,
+                ]
+            )
+    return items
+
+
+def _number(value: Any) -> float | int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
+
+
+def _deficits(value: Any) -> str | None:
+    if not isinstance(value, list):
+        return None
+    return "\n".join(d for d in value if isinstance(d, str) and d) or None
+
+
+def diagnostics_query(schools: Schools) -> Select[Any]:
+    """The latest completed run of every school and questionnaire code."""
+    ranked = (
+        select(
+            DiagnosticRun.id,
+            func.row_number()
+            .over(
+                partition_by=(DiagnosticRun.school_id, Questionnaire.code),
+                order_by=(DiagnosticRun.completed_at.desc().nulls_last(), DiagnosticRun.id.desc()),
+            )
+            .label("run_rank"),
+        )
+        .join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id)
+        .where(
+            school_filter(DiagnosticRun.school_id, schools),
+            DiagnosticRun.status == RunStatus.COMPLETED,
+        )
+        .subquery("ranked_runs")
+    )
+    return (
+        select(
+            DiagnosticRun.id,
+            School.short_name,
+            Questionnaire.title.label("questionnaire"),
+            DiagnosticRun.completed_at,
+            DiagnosticRun.total_points,
+            DiagnosticRun.max_points,
+            DiagnosticRun.level,
+            DiagnosticRun.result,
+        )
+        .join(ranked, ranked.c.id == DiagnosticRun.id)
+        .join(School, School.id == DiagnosticRun.school_id)
+        .join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id)
+        .where(ranked.c.run_rank == 1)
+        .order_by(School.short_name, School.id, Questionnaire.code)
+    )
+
+
+def _estimated_level(code: Any, estimate: bool) -> str | None:
+    title = level_title(code if isinstance(code, str) else None)
+    return f"{title} {ESTIMATE_SUFFIX}" if title and estimate else title
+
+
+def _diagnostic_rows(run: Row[Any], tz: ZoneInfo) -> Iterator[list[Any]]:
+    """Rows of one run: a row per direction in its stored result, then the overall one."""
+    result = run.result if isinstance(run.result, dict) else {}
+    held = run.completed_at.astimezone(tz).date() if run.completed_at else None
+    head = [run.short_name, run.questionnaire, held]
+    # The domain asks for levels the bot computed to be labelled as its own estimate.
+    estimate = result.get("estimate") is True
+    directions = result.get("directions")
+    for entry in directions if isinstance(directions, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        code, title = entry.get("code"), entry.get("title")
+        yield [
+            *head,
+            direction_title(
+                code if isinstance(code, str) else None,
+                title if isinstance(title, str) else None,
+            ),
+            _number(entry.get("points")),
+            _number(entry.get("max_points")),
+            _estimated_level(entry.get("level"), estimate),
+            _deficits(entry.get("deficits")),
+        ]
+    overall = result.get("overall")
+    overall = overall if isinstance(overall, dict) else {}
+    yield [
+        *head,
+        TOTAL,
+        _number(overall.get("points", run.total_points)),
+        _number(overall.get("max_points", run.max_points)),
+        _estimated_level(overall.get("level", run.level), estimate),
+        None,
+    ]
+
+
+async def _write_diagnostics(
+    session: AsyncSession, sheet: _Sheet, schools: Schools, tz: ZoneInfo
+) -> int:
+    rows = 0
+    async with aclosing(
+        _groups(session, diagnostics_query(schools), lambda row: row.id)
+    ) as groups:
+        async for (run,) in groups:
+            for values in _diagnostic_rows(run, tz):
+                sheet.append(values)
+                rows += 1
+    return rows
+
+
+async def build_export(
+    session: AsyncSession,
+    *,
+    schools: Schools,
+    start: date,
+    end: date,
+    tz: ZoneInfo,
+    out: BinaryIO | Path,
+    progress: Callable[[int], None] | None = None,
+    today: date | None = None,
+) -> ExportSummary:
+    """Write the workbook for reports held in [start, end] by ``schools`` to ``out``.
+
+    ``today`` (default: now in ``tz``) decides what is overdue. ``progress`` gets the number of
+    data rows written so far, every ``PROGRESS_EVERY`` rows and once at the end.
+    """
+    if end < start:
+        raise ValueError("the period ends before it starts")
+    today = today if today is not None else datetime.now(tz).date()
+    counter = _Progress(progress)
+    workbook = Workbook(write_only=True)
+    for style in _named_styles():
+        workbook.add_named_style(style)
+
+    summary = _Sheet(workbook, "Сводка", SUMMARY_COLUMNS, counter)
+    figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
+    for school in figures:
+        summary.append(
+            [
+                school.short_name,
+                school.reports_week,
+                school.reports_total,
+                school.done,
+                school.partial,
+                school.not_done,
+                school.items_total,
+                school.items_covered,
+                school.overdue,
+                school.awaiting_review,
+                school.returned,
+                school.last_activity,
+                level_title(school.latest_level),
+            ]
+        )
+    summary.close()
+
+    reports = _Sheet(workbook, "Мероприятия", REPORT_COLUMNS, counter)
+    report_counts = await _write_reports(session, reports, schools, start, end)
+    reports.close()
+
+    roadmaps = _Sheet(workbook, "Дорожные карты", ROADMAP_COLUMNS, counter)
+    items = await _write_roadmaps(session, roadmaps, schools, today)
+    roadmaps.close()
+
+    diagnostics = _Sheet(workbook, "Самодиагностика", DIAGNOSTIC_COLUMNS, counter)
+    diagnostic_rows = await _write_diagnostics(session, diagnostics, schools, tz)
+    diagnostics.close()
+
+    # Zipping the spilled sheets is CPU-bound: keep the event loop (and the bot) responsive.
+    await asyncio.to_thread(workbook.save, out)
+    counter.finish()
+    return ExportSummary(
+        schools=len(figures),
+        reports=report_counts.reports,
+        items=items,
+        diagnostics=diagnostic_rows,
+        links=report_counts.links,
+        hyperlinks=reports.hyperlinks,
+        files=report_counts.files,
+    )

