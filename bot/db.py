@@ -23,8 +23,11 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
+    """The bot's engine; `read_only=True` for long readers such as exports (see below)."""
     if not url.startswith("sqlite"):
+        if read_only:
+            kwargs.setdefault("execution_options", {"postgresql_readonly": True})
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
     _ensure_sqlite_dir(url)
@@ -45,8 +48,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
         # writes fails at once with «database is locked» when another writer got in between,
-        # while an immediate one simply waits for the busy timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # while an immediate one simply waits for the busy timeout. A read-only engine needs
+        # no lock at all: under WAL its plain BEGIN reads a snapshot and never blocks writers,
+        # so a minutes-long export doesn't stop the bot.
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

@@ -43,3 +43,22 @@ async def test_datetimes_come_back_timezone_aware(session_factory) -> None:
     async with session_factory() as session:
         municipality = await session.scalar(select(Municipality))
         assert municipality.created_at.tzinfo is not None
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="SQLite locking; the suite is running on PostgreSQL")
+async def test_a_long_reader_does_not_block_writers(database_url: str, session_factory) -> None:
+    """An export's read transaction on the read-only engine leaves the bot free to write."""
+    from bot.db import create_engine
+
+    reader = create_engine(database_url, read_only=True)
+    try:
+        async with reader.connect() as connection:
+            await connection.execute(select(Municipality.id))  # the snapshot is open now
+            async with session_factory() as session, session.begin():
+                session.add(Municipality(name="Пока идёт выгрузка"))
+            seen = (await connection.execute(select(Municipality.name))).all()
+            assert seen == []  # the reader keeps its snapshot
+    finally:
+        await reader.dispose()
+    async with session_factory() as session:
+        assert await session.scalar(select(Municipality.name)) == "Пока идёт выгрузка"
