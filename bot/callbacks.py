@@ -188,3 +188,27 @@ class ReviewAction(CallbackData, prefix="va"):
 
 class ReviewSkip(CallbackData, prefix="vs"):
     offset: int
+
+
+# --- roadmap import, /roadmap and reminders (handlers/roadmap.py) ----------------------------
+
+
+class RoadmapImportConfirm(CallbackData, prefix="mri"):
+    """«Импортировать» under a preview; the school is re-checked, the file re-read from FSM."""
+
+    school_id: int
+
+
+class RoadmapPage(CallbackData, prefix="mrp"):
+    school_id: int
+    page: int
+
+
+class ReminderReport(CallbackData, prefix="mrr"):
+    """«Отчитаться» under a reminder digest: starts /report."""
+
+
+class ReminderMute(CallbackData, prefix="mmu"):
+    """action: mute | unmute."""
+
+    action: str

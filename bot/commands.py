@@ -26,6 +26,8 @@ def commands_for(role: Role | None) -> list[BotCommand]:
         ]
     if role == Role.MUNICIPAL:
         items += [("addschool", _("Register a school")), ("invite", _("Create an invite link"))]
+    if role in (Role.COORDINATOR, Role.CURATOR, Role.MUNICIPAL):
+        items += [("diagnostics", _("Self-diagnosis"))]
     if role in (Role.CURATOR, Role.MUNICIPAL):
         items += [("review", _("Reports awaiting review")), ("schools", _("My schools"))]
     if role is not None:

@@ -46,3 +46,9 @@ class DiagnosticsForm(StatesGroup):
 
 class ReviewForm(StatesGroup):
     comment = State()
+
+
+class RoadmapImport(StatesGroup):
+    """Between the preview of a roadmap file and «Импортировать» / «Отмена»."""
+
+    confirm = State()

@@ -1,0 +1,665 @@
+"""Self-diagnosis in the database: questionnaire rows, runs and answers, results, roadmap items.
+
+A run is the source of truth for a school's progress: its profile (empty until asked), its
+position in the questions that apply to that profile, and one Answer row per question. So a
+pause, a /cancel or a restart of the bot loses nothing. Results are computed by the pure
+``models.diagnostics`` against the exact questionnaire version the run was asked with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import diagnostics
+from models.audit import record
+from models.base import utcnow
+from models.entities import (
+    Answer,
+    DiagnosticRun,
+    Question,
+    Questionnaire,
+    RoadmapItem,
+    School,
+    User,
+)
+from models.enums import Project, Role, RunStatus
+from models.errors import InvalidInput, NotFound
+from models.users import school_for
+
+logger = logging.getLogger(__name__)
+
+BUILTIN = "builtin"
+# Imported questionnaires have no owner column: the source says who may use them.
+IMPORT_PREFIX = "xlsx:"
+IMPORT_EVERYWHERE = "xlsx:all"
+
+
+# --- questionnaires --------------------------------------------------------------------------
+
+
+async def sync_builtin_questionnaires(session: AsyncSession) -> int:
+    """Store the shipped questionnaires that are not in the database yet; returns how many.
+
+    Keyed by code + version, so it is idempotent and an old run keeps pointing at the version
+    it was asked with; a new built-in version retires the older built-in ones of its code.
+    """
+    present = set((await session.execute(select(Questionnaire.code, Questionnaire.version))).all())
+    added = 0
+    for questionnaire in diagnostics.builtin_questionnaires().values():
+        if (questionnaire.code, questionnaire.version) in present:
+            continue
+        try:
+            # Two first uses at once on PostgreSQL: the loser's insert fails, nothing else.
+            async with session.begin_nested():
+                await _insert_questionnaire(session, questionnaire, source=BUILTIN)
+        except IntegrityError:
+            logger.info("questionnaire %s stored concurrently", questionnaire.code)
+            continue
+        await session.execute(
+            update(Questionnaire)
+            .where(
+                Questionnaire.code == questionnaire.code,
+                Questionnaire.source == BUILTIN,
+                Questionnaire.version != questionnaire.version,
+            )
+            .values(is_active=False)
+        )
+        added += 1
+    return added
+
+
+async def _insert_questionnaire(
+    session: AsyncSession, questionnaire: diagnostics.Questionnaire, *, source: str
+) -> Questionnaire:
+    definition = diagnostics.questionnaire_to_dict(questionnaire)
+    row = Questionnaire(
+        code=questionnaire.code,
+        version=questionnaire.version,
+        title=questionnaire.title,
+        kind=questionnaire.kind,
+        source=source,
+        definition=definition,
+        is_active=True,
+    )
+    session.add(row)
+    await session.flush()
+    session.add_all(
+        Question(
+            questionnaire_id=row.id,
+            code=item["code"],
+            position=position,
+            direction=item["direction"],
+            kind=item["kind"],
+            text=item["text"],
+            options=item.get("options") or item.get("bands") or [],
+            weight=item["weight"],
+        )
+        for position, item in enumerate(definition["questions"])
+    )
+    await session.flush()
+    return row
+
+
+def definition_of(row: Questionnaire) -> diagnostics.Questionnaire:
+    """The parsed questionnaire a row stores."""
+    return diagnostics.parse_questionnaire(row.definition)
+
+
+def _usable_by(school: School):  # type: ignore[no-untyped-def]
+    return or_(
+        Questionnaire.source == BUILTIN,
+        Questionnaire.source == IMPORT_EVERYWHERE,
+        Questionnaire.source == f"{IMPORT_PREFIX}m{school.municipality_id}",
+        Questionnaire.source == f"{IMPORT_PREFIX}s{school.id}",
+    )
+
+
+async def questionnaires_for(session: AsyncSession, school: School) -> Sequence[Questionnaire]:
+    """Active questionnaires this school may answer: built-ins first, its project's first."""
+    # A «500+» school fills the risk profile; a «Школа Минпросвещения» school the levels one.
+    preferred = {Project.P500: "risk_profile", Project.MSH: "levels"}.get(school.project)
+    order: list[Any] = [Questionnaire.source != BUILTIN]
+    if preferred is not None:
+        order.append(Questionnaire.kind != preferred)
+    stmt = (
+        select(Questionnaire)
+        .where(Questionnaire.is_active.is_(True), _usable_by(school))
+        .order_by(*order, Questionnaire.title, Questionnaire.id)
+    )
+    return (await session.scalars(stmt)).all()
+
+
+async def questionnaire_for(
+    session: AsyncSession, school: School, questionnaire_id: int
+) -> Questionnaire:
+    """An active questionnaire this school may answer; ids from callbacks are never trusted."""
+    row = await session.scalar(
+        select(Questionnaire).where(
+            Questionnaire.id == questionnaire_id,
+            Questionnaire.is_active.is_(True),
+            _usable_by(school),
+        )
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
+async def current_version(
+    session: AsyncSession, school: School, row: Questionnaire
+) -> Questionnaire:
+    """The active version of ``row``'s questionnaire, or ``row`` itself if none is active."""
+    latest = await session.scalar(
+        select(Questionnaire)
+        .where(
+            Questionnaire.code == row.code,
+            Questionnaire.is_active.is_(True),
+            _usable_by(school),
+        )
+        .order_by(Questionnaire.id.desc())
+        .limit(1)
+    )
+    return latest or row
+
+
+def import_scope(user: User) -> str:
+    """Whom a questionnaire imported by ``user`` is offered to."""
+    if user.role == Role.MUNICIPAL:
+        if user.municipality_id is None:
+            return IMPORT_EVERYWHERE
+        return f"{IMPORT_PREFIX}m{user.municipality_id}"
+    if user.role == Role.COORDINATOR and user.school_id is not None:
+        return f"{IMPORT_PREFIX}s{user.school_id}"
+    raise InvalidInput("import_not_allowed")
+
+
+async def import_questionnaire(
+    session: AsyncSession, data: bytes, *, title: str, user: User
+) -> Questionnaire:
+    """Import a sheet (all or nothing); a new sheet with a known title is its next version.
+
+    Raises ``diagnostics.QuestionnaireImportError`` listing every bad row.
+    """
+    scope = import_scope(user)
+    title = " ".join(title.split())[:200]
+    previous = await session.scalar(
+        select(Questionnaire)
+        .where(Questionnaire.source == scope, Questionnaire.title == title)
+        .order_by(Questionnaire.id.desc())
+        .limit(1)
+    )
+    if previous is not None:
+        code = previous.code
+        version = str(int(previous.version) + 1) if previous.version.isdigit() else "2"
+    else:
+        serial = await session.scalar(select(func.count()).select_from(Questionnaire)) or 0
+        code, version = f"import_{serial + 1}_{user.id}", "1"
+    questionnaire = diagnostics.questionnaire_from_xlsx(
+        data, code=code, title=title, version=version
+    )
+    row = await _insert_questionnaire(session, questionnaire, source=scope)
+    if previous is not None:
+        await session.execute(
+            update(Questionnaire)
+            .where(Questionnaire.code == code, Questionnaire.id != row.id)
+            .values(is_active=False)
+        )
+    record(
+        session,
+        actor_id=user.id,
+        action="questionnaire_imported",
+        object_type="questionnaire",
+        object_id=row.id,
+        code=code,
+        version=version,
+        questions=len(questionnaire.questions),
+    )
+    return row
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunView:
+    """A run with what its steps need: the parsed questionnaire, question ids, answers."""
+
+    run: DiagnosticRun
+    row: Questionnaire
+    questionnaire: diagnostics.Questionnaire
+    question_ids: Mapping[str, int]
+    answers: dict[str, diagnostics.AnswerValue]
+
+    @property
+    def profile(self) -> diagnostics.Profile | None:
+        """None while the profile has not been confirmed for this run."""
+        if not self.run.profile:
+            return None
+        return diagnostics.Profile.from_dict(self.run.profile)
+
+    @property
+    def questions(self) -> list[diagnostics.Question]:
+        profile = self.profile
+        return [] if profile is None else self.questionnaire.questions_for(profile)
+
+    @property
+    def total(self) -> int:
+        return len(self.questions)
+
+    @property
+    def current(self) -> diagnostics.Question | None:
+        """The question asked now; None during the profile step or when all are answered."""
+        questions = self.questions
+        if 0 <= self.run.position < len(questions):
+            return questions[self.run.position]
+        return None
+
+    @property
+    def asks_profile(self) -> frozenset[str]:
+        return frozenset(p.code for p in self.questionnaire.profile)
+
+    def next_position(self, after: int) -> int:
+        """First unanswered question after ``after``, else the first anywhere, else the end."""
+        questions = self.questions
+        for index in [*range(after + 1, len(questions)), *range(len(questions))]:
+            if questions[index].code not in self.answers:
+                return index
+        return len(questions)
+
+
+async def run_for(session: AsyncSession, user: User, run_id: int) -> DiagnosticRun:
+    """The run if this user may see its school; ids from callbacks are never trusted."""
+    run = await session.get(DiagnosticRun, run_id)
+    if run is None:
+        raise NotFound()
+    await school_for(session, user, run.school_id)
+    return run
+
+
+async def load_run(session: AsyncSession, run: DiagnosticRun) -> RunView:
+    row = await session.get(Questionnaire, run.questionnaire_id)
+    if row is None:  # the foreign key is RESTRICT; kept for type checkers
+        raise NotFound()
+    ids = dict(
+        (
+            await session.execute(
+                select(Question.code, Question.id).where(Question.questionnaire_id == row.id)
+            )
+        ).all()
+    )
+    stored = (
+        await session.execute(
+            select(Question.code, Answer.value)
+            .join(Question, Question.id == Answer.question_id)
+            .where(Answer.run_id == run.id)
+        )
+    ).all()
+    answers = {code: diagnostics.answer_from_json(value) for code, value in stored}
+    return RunView(run, row, definition_of(row), ids, answers)
+
+
+async def unfinished_run(
+    session: AsyncSession, school_id: int, code: str | None = None
+) -> DiagnosticRun | None:
+    """The school's most recently touched run in progress (of questionnaire ``code``)."""
+    stmt = select(DiagnosticRun).where(
+        DiagnosticRun.school_id == school_id, DiagnosticRun.status == RunStatus.IN_PROGRESS
+    )
+    if code is not None:
+        stmt = stmt.join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id).where(
+            Questionnaire.code == code
+        )
+    stmt = stmt.order_by(DiagnosticRun.updated_at.desc(), DiagnosticRun.id.desc()).limit(1)
+    return await session.scalar(stmt)
+
+
+async def start_run(
+    session: AsyncSession, *, school: School, row: Questionnaire, actor_id: int | None
+) -> DiagnosticRun:
+    """A new run; an unfinished run of the same questionnaire for the school is abandoned."""
+    while (previous := await unfinished_run(session, school.id, row.code)) is not None:
+        await abandon_run(session, previous, actor_id=actor_id)
+    questionnaire = definition_of(row)
+    # Questionnaires that ask no profile apply in full.
+    profile = {} if questionnaire.profile else diagnostics.Profile.full().to_dict()
+    run = DiagnosticRun(
+        school_id=school.id,
+        questionnaire_id=row.id,
+        started_by_id=actor_id,
+        status=RunStatus.IN_PROGRESS,
+        profile=profile,
+        position=0,
+    )
+    session.add(run)
+    await session.flush()
+    record(
+        session,
+        actor_id=actor_id,
+        action="diagnostic_started",
+        object_type="diagnostic_run",
+        object_id=run.id,
+        school_id=school.id,
+        questionnaire=row.code,
+        version=row.version,
+    )
+    return run
+
+
+async def abandon_run(session: AsyncSession, run: DiagnosticRun, *, actor_id: int | None) -> None:
+    """Set a run in progress aside; its answers stay for the record."""
+    if run.status != RunStatus.IN_PROGRESS:
+        raise InvalidInput("run_not_in_progress")
+    run.status = RunStatus.ABANDONED
+    await session.flush()
+    record(
+        session,
+        actor_id=actor_id,
+        action="diagnostic_abandoned",
+        object_type="diagnostic_run",
+        object_id=run.id,
+        school_id=run.school_id,
+    )
+
+
+def profile_of_school(school: School) -> tuple[frozenset[str], bool | None]:
+    """The levels and ОВЗ answer stored on the school, to prefill the profile step."""
+    levels = frozenset(
+        part.strip() for part in (school.levels or "").split(",") if part.strip()
+    ) & frozenset(diagnostics.SCHOOL_LEVELS)
+    return levels, school.has_ovz
+
+
+async def set_profile(
+    session: AsyncSession, view: RunView, levels: Iterable[str] | None, ovz: bool | None
+) -> None:
+    """Confirm the run's profile and store the fields asked back on the school.
+
+    ``None`` stands for a field the questionnaire does not ask; then every level (or ОВЗ
+    pupils) is assumed, so no criterion is left out.
+    """
+    run = view.run
+    if run.status != RunStatus.IN_PROGRESS:
+        raise InvalidInput("run_not_in_progress")
+    asked = view.asks_profile
+    if ("levels" in asked) != (levels is not None) or ("ovz" in asked) != (ovz is not None):
+        raise InvalidInput("profile_incomplete")
+    try:
+        profile = diagnostics.Profile(
+            frozenset(levels if levels is not None else diagnostics.SCHOOL_LEVELS),
+            ovz=True if ovz is None else ovz,
+        )
+    except ValueError as exc:
+        raise InvalidInput("profile_invalid") from exc
+    run.profile = profile.to_dict()
+    school = await session.get(School, run.school_id)
+    if school is not None:
+        if levels is not None:
+            school.levels = ",".join(profile.to_dict()["levels"])
+        if ovz is not None:
+            school.has_ovz = ovz
+    run.position = view.next_position(-1)
+    await session.flush()
+
+
+async def save_answer(
+    session: AsyncSession,
+    view: RunView,
+    question_id: int,
+    value: diagnostics.AnswerValue,
+    *,
+    kinds: Collection[str] | None = None,
+) -> None:
+    """Answer the current question and move on; anything else is refused unchanged.
+
+    ``kinds`` limits the question kinds this way of answering fits (an option index is a
+    valid number too, so a forged button must not answer a number question).
+    InvalidInput codes: run_not_in_progress, question_not_current, answer_invalid.
+    """
+    if view.run.status != RunStatus.IN_PROGRESS:
+        raise InvalidInput("run_not_in_progress")
+    question = view.current
+    if question is None or view.question_ids.get(question.code) != question_id:
+        raise InvalidInput("question_not_current")
+    if kinds is not None and value is not diagnostics.UNKNOWN and question.kind not in kinds:
+        raise InvalidInput("answer_invalid", reason="kind")
+    try:
+        diagnostics.check_answer(question, value)
+    except diagnostics.AnswerError as exc:
+        raise InvalidInput("answer_invalid", reason=exc.code) from None
+    stored = await session.scalar(
+        select(Answer).where(Answer.run_id == view.run.id, Answer.question_id == question_id)
+    )
+    if stored is None:
+        session.add(
+            Answer(
+                run_id=view.run.id,
+                question_id=question_id,
+                value=diagnostics.answer_to_json(value),
+            )
+        )
+    else:
+        stored.value = diagnostics.answer_to_json(value)
+        stored.answered_at = utcnow()
+    view.answers[question.code] = value
+    view.run.position = view.next_position(view.run.position)
+    await session.flush()
+
+
+async def step_back(session: AsyncSession, view: RunView, question_id: int) -> bool:
+    """Go to the previous question; False when the current one is the first."""
+    if view.run.status != RunStatus.IN_PROGRESS:
+        raise InvalidInput("run_not_in_progress")
+    question = view.current
+    if question is None or view.question_ids.get(question.code) != question_id:
+        raise InvalidInput("question_not_current")
+    if view.run.position == 0:
+        return False
+    view.run.position -= 1
+    await session.flush()
+    return True
+
+
+def result_json(
+    questionnaire: diagnostics.Questionnaire, result: diagnostics.DiagnosticResult
+) -> dict[str, Any]:
+    """The stored form of a result; the XLSX export reads exactly these keys."""
+    return {
+        "directions": [
+            {
+                "code": score.direction,
+                "title": questionnaire.direction(score.direction).title,
+                "points": score.points,
+                "max_points": score.max_points,
+                "level": score.level,
+                "deficits": [deficit.text for deficit in score.deficits],
+            }
+            for score in result.directions
+        ],
+        "overall": {
+            "points": result.overall.points,
+            "max_points": result.overall.max_points,
+            "level": result.overall.level,
+        },
+        "unknown": list(result.overall.unknown),
+        "estimate": result.estimate,
+    }
+
+
+def score_view(view: RunView) -> diagnostics.DiagnosticResult:
+    """The result of a run's answers against the version it was asked with."""
+    profile = view.profile or diagnostics.Profile.full()
+    return diagnostics.score(view.questionnaire, profile, view.answers)
+
+
+async def finish_run(
+    session: AsyncSession, view: RunView, *, actor_id: int | None
+) -> diagnostics.DiagnosticResult:
+    """Score a fully answered run and store its result."""
+    run = view.run
+    if run.status != RunStatus.IN_PROGRESS:
+        raise InvalidInput("run_not_in_progress")
+    if view.profile is None or view.current is not None:
+        raise InvalidInput("run_not_answered")
+    result = score_view(view)
+    if result.overall.unanswered:
+        raise InvalidInput("run_not_answered")
+    run.status = RunStatus.COMPLETED
+    run.completed_at = utcnow()
+    run.total_points = result.overall.points
+    run.max_points = result.overall.max_points
+    run.level = result.overall.level
+    run.result = result_json(view.questionnaire, result)
+    await session.flush()
+    record(
+        session,
+        actor_id=actor_id,
+        action="diagnostic_completed",
+        object_type="diagnostic_run",
+        object_id=run.id,
+        school_id=run.school_id,
+        level=result.overall.level,
+    )
+    return result
+
+
+async def previous_completed_run(
+    session: AsyncSession, run: DiagnosticRun
+) -> DiagnosticRun | None:
+    """The school's completed run of the same questionnaire (any version) before ``run``."""
+    code = select(Questionnaire.code).where(Questionnaire.id == run.questionnaire_id)
+    stmt = (
+        select(DiagnosticRun)
+        .join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id)
+        .where(
+            DiagnosticRun.school_id == run.school_id,
+            DiagnosticRun.status == RunStatus.COMPLETED,
+            DiagnosticRun.id != run.id,
+            Questionnaire.code == code.scalar_subquery(),
+        )
+        .order_by(DiagnosticRun.completed_at.desc(), DiagnosticRun.id.desc())
+        .limit(1)
+    )
+    if run.completed_at is not None:
+        stmt = stmt.where(DiagnosticRun.completed_at < run.completed_at)
+    return await session.scalar(stmt)
+
+
+async def latest_results(
+    session: AsyncSession, school_ids: Iterable[int]
+) -> dict[int, list[tuple[DiagnosticRun, Questionnaire]]]:
+    """Per school, its latest completed run of each questionnaire, by questionnaire title."""
+    ids = list(school_ids)
+    if not ids:
+        return {}
+    ranked = (
+        select(
+            DiagnosticRun.id.label("run_id"),
+            func.row_number()
+            .over(
+                partition_by=(DiagnosticRun.school_id, Questionnaire.code),
+                order_by=(DiagnosticRun.completed_at.desc(), DiagnosticRun.id.desc()),
+            )
+            .label("rank"),
+        )
+        .join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id)
+        .where(DiagnosticRun.school_id.in_(ids), DiagnosticRun.status == RunStatus.COMPLETED)
+        .subquery()
+    )
+    rows = (
+        await session.execute(
+            select(DiagnosticRun, Questionnaire)
+            .join(ranked, ranked.c.run_id == DiagnosticRun.id)
+            .join(Questionnaire, Questionnaire.id == DiagnosticRun.questionnaire_id)
+            .where(ranked.c.rank == 1)
+            .order_by(DiagnosticRun.school_id, Questionnaire.title, Questionnaire.code)
+        )
+    ).all()
+    results: dict[int, list[tuple[DiagnosticRun, Questionnaire]]] = {}
+    for run, row in rows:
+        results.setdefault(run.school_id, []).append((run, row))
+    return results
+
+
+# --- roadmap ---------------------------------------------------------------------------------
+
+
+def deficit_at(run: DiagnosticRun, direction: int, item: int) -> tuple[str, str]:
+    """(direction code, wording) of a deficit in the stored result; InvalidInput otherwise."""
+    if run.status != RunStatus.COMPLETED or not run.result:
+        raise InvalidInput("deficit_unknown")
+    directions = run.result.get("directions", [])
+    if not 0 <= direction < len(directions):
+        raise InvalidInput("deficit_unknown")
+    deficits = directions[direction].get("deficits", [])
+    if not 0 <= item < len(deficits):
+        raise InvalidInput("deficit_unknown")
+    return str(directions[direction]["code"]), str(deficits[item])
+
+
+async def roadmap_titles(session: AsyncSession, school_id: int, titles: Iterable[str]) -> set[str]:
+    """Which of ``titles`` the school's roadmap already has."""
+    wanted = list(set(titles))
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(RoadmapItem.title).where(
+            RoadmapItem.school_id == school_id,
+            RoadmapItem.is_archived.is_(False),
+            RoadmapItem.title.in_(wanted),
+        )
+    )
+    return set(found)
+
+
+async def add_deficit_to_roadmap(
+    session: AsyncSession,
+    run: DiagnosticRun,
+    direction: int,
+    item: int,
+    *,
+    section: str,
+    actor_id: int | None,
+) -> tuple[RoadmapItem, bool]:
+    """A roadmap item for a deficit of a completed run; (item, False) if the title exists."""
+    code, title = deficit_at(run, direction, item)
+    existing = await session.scalar(
+        select(RoadmapItem)
+        .where(
+            RoadmapItem.school_id == run.school_id,
+            RoadmapItem.is_archived.is_(False),
+            RoadmapItem.title == title,
+        )
+        .limit(1)
+    )
+    if existing is not None:
+        return existing, False
+    last = await session.scalar(
+        select(func.max(RoadmapItem.position)).where(RoadmapItem.school_id == run.school_id)
+    )
+    roadmap_item = RoadmapItem(
+        school_id=run.school_id,
+        position=(last or 0) + 1,
+        section=section,
+        title=title,
+        direction=code[:24],
+        due_raw=None,
+    )
+    session.add(roadmap_item)
+    await session.flush()
+    record(
+        session,
+        actor_id=actor_id,
+        action="roadmap_item_from_diagnostics",
+        object_type="roadmap_item",
+        object_id=roadmap_item.id,
+        school_id=run.school_id,
+        run_id=run.id,
+    )
+    return roadmap_item, True
