@@ -7,11 +7,13 @@ from handlers import (
     common,
     diagnostics,
     errors,
+    export,
     fallback,
     report,
     review,
     roadmap,
     start,
+    status,
 )
 
 
@@ -24,6 +26,8 @@ def get_routers() -> list[Router]:
         admin.create_router(),
         report.create_router(),
         review.create_router(),
+        status.create_router(),
+        export.create_router(),
         diagnostics.create_router(),
         roadmap.create_router(),
         fallback.create_router(),
