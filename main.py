@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 
@@ -55,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         "backup", help="consistent copy of the SQLite database, also while the bot runs"
     )
     backup.add_argument("file", help="where to write the copy")
+
+    roadmap = commands.add_parser("roadmap", help="school roadmaps")
+    roadmap_commands = roadmap.add_subparsers(
+        dest="roadmap_command", required=True, metavar="ACTION"
+    )
+    roadmap_import = roadmap_commands.add_parser(
+        "import", help="import a roadmap XLSX or CSV into a school (again: update it)"
+    )
+    roadmap_import.add_argument("--school", type=int, required=True, help="school id")
+    roadmap_import.add_argument(
+        "--dry-run", action="store_true", help="show what would change and change nothing"
+    )
+    roadmap_import.add_argument("file", help="the roadmap file (.xlsx or .csv)")
 
     i18n = commands.add_parser("i18n", help="translations")
     i18n_commands = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
@@ -209,6 +223,67 @@ def cmd_backup(settings: Settings, file: str) -> int:
     return 0
 
 
+def cmd_roadmap_import(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from handlers.roadmap import MAX_FILE_BYTES, MAX_ROWS
+    from models.roadmap_import import RoadmapImportError, parse_roadmap
+
+    path = Path(args.file)
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            print(f"not imported: too_large (at most {MAX_FILE_BYTES} bytes)", file=sys.stderr)
+            return 1
+        data = path.read_bytes()
+    except OSError as error:
+        print(f"not imported: cannot read {path}: {error.strerror}", file=sys.stderr)
+        return 1
+    try:
+        parsed = parse_roadmap(data, path.name, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS)
+    except RoadmapImportError as error:
+        print(f"not imported: {error.code} {error.params}", file=sys.stderr)
+        return 1
+    print(
+        f"{path.name}: {len(parsed.items)} activities in {len(parsed.sections)} sections; "
+        f"deadline not recognised: {parsed.unparsed_due_count}"
+    )
+    return asyncio.run(_roadmap_import(settings, args, parsed.items, path.name))
+
+
+async def _roadmap_import(
+    settings: Settings, args: argparse.Namespace, items: Sequence[Any], name: str
+) -> int:
+    from bot.db import create_engine, create_session_factory
+    from models.errors import NotFound
+    from models.roadmaps import apply_import, plan_import
+    from models.users import get_school
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            try:
+                school = await get_school(session, args.school)
+            except NotFound:
+                print(f"not imported: no school with id {args.school}", file=sys.stderr)
+                return 1
+            if args.dry_run:
+                plan = await plan_import(session, school.id, items)
+                verb = "would import"
+            else:
+                plan = await apply_import(
+                    session, school.id, items, actor_id=None, source=f"cli:{name}"
+                )
+                verb = "imported"
+            print(
+                f"school {school.id} ({school.short_name}): {verb}: created {plan.created}, "
+                f"updated {plan.updated + plan.restored}, unchanged {plan.unchanged}, "
+                f"archived {plan.archived}"
+            )
+            return 0
+    finally:
+        await engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "i18n":
@@ -230,6 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_school_list(settings))
         if args.command == "invite":
             return asyncio.run(_invite(settings, args))
+        if args.command == "roadmap":
+            return cmd_roadmap_import(settings, args)
         if args.command == "backup":
             return cmd_backup(settings, args.file)
     except ConfigError as error:

@@ -20,6 +20,9 @@ from bot.config import ConfigError, Settings
 from bot.db import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
+from bot.outbox import OUTBOX_SECONDS, Outbox
+from bot.scheduler import Scheduler
+from handlers import roadmap
 from models import Role
 from models.users import ensure_admins
 
@@ -50,6 +53,7 @@ async def run_polling(settings: Settings) -> None:
     i18n = create_i18n(settings.default_locale)
     bot: Bot = create_bot(settings)
     dp = create_dispatcher(settings, session_factory, i18n)
+    scheduler = Scheduler(session_factory)
     try:
         async with session_factory() as session, session.begin():
             added = await ensure_admins(session, settings.admin_ids)
@@ -64,6 +68,10 @@ async def run_polling(settings: Settings) -> None:
                         await set_user_commands(bot, admin_id, Role.MUNICIPAL)
         except TelegramAPIError as exc:
             logger.warning("could not set the commands menu: %s", type(exc).__name__)
+        outbox = Outbox(bot, i18n)
+        roadmap.setup_reminders(scheduler, outbox, settings)
+        scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
+        await scheduler.start()
         logger.info("starting long polling as @%s", me.username)
         await dp.start_polling(
             bot,
@@ -74,6 +82,7 @@ async def run_polling(settings: Settings) -> None:
     except asyncio.CancelledError:
         pass
     finally:
+        await scheduler.stop()
         await bot.session.close()
         await engine.dispose()
         logger.info("stopped")

@@ -212,3 +212,14 @@ class ReminderMute(CallbackData, prefix="mmu"):
     """action: mute | unmute."""
 
     action: str
+
+
+# --- status (/status) -------------------------------------------------------------------------
+
+
+class StatusSchool(CallbackData, prefix="st"):
+    school_id: int
+
+
+class StatusPage(CallbackData, prefix="stp"):
+    page: int

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
             raise ConfigError("BOT_TOKEN: required to run the bot (see .env.example)")
         return self.bot_token.get_secret_value()
 
+    # Deadline reminders: how many days ahead, and the local hour from which digests go out.
+    reminder_days_before: int = Field(default=3, ge=0, le=30)
+    reminder_hour: int = Field(default=9, ge=0, le=20)
+
 
 def load_settings(**overrides: object) -> Settings:
     """Build settings once; turn pydantic's report into one line naming the variable."""

@@ -1,8 +1,751 @@
-"""Feature module under construction; its router is already wired."""
+"""The school's roadmap: import from the XLSX/CSV schools have, /roadmap, reminder digests.
 
-from aiogram import Router
+Import: a coordinator sends the file; the bot downloads it through the Bot API, parses it and
+shows a preview; «Импортировать» downloads it again (only the file id and a hash wait in the
+FSM data), checks it is the same file and applies it. Reminders: a scheduled job computes the
+digests into the outbox (models/reminders.py); the renderers here turn a row into a message in
+the recipient's language when it is sent, dropping items that were reported meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from html import escape
+from pathlib import PurePath
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import roadmap_keyboards as kb
+from bot.access import EVERY_ROLE, SCHOOL_STAFF, allow
+from bot.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
+from bot.config import Settings
+from bot.outbox import Outbox, Outgoing, Renderer
+from bot.scheduler import Job, Scheduler
+from bot.states import RoadmapImport
+from handlers.report import report_start
+from models import Notification, RoadmapItem, Role, School, User
+from models.audit import record
+from models.base import utcnow
+from models.duedates import DueKind, Recurrence
+from models.errors import AccessDenied
+from models.reminders import CURATOR_OVERDUE, DEADLINES, LATE, SOON, WEEKLY, build_reminders
+from models.roadmap_import import ImportErrorCode, ParsedRoadmap, RoadmapImportError, parse_roadmap
+from models.roadmaps import (
+    ImportPlan,
+    ItemStatus,
+    apply_import,
+    count_overdue,
+    curated_school_ids,
+    open_items,
+    plan_import,
+    roadmap_page,
+    school_reported_since,
+)
+from models.users import count_visible_schools, school_for, visible_schools
+
+logger = logging.getLogger(__name__)
+STAFF = allow(SCHOOL_STAFF)
+COORDINATOR = allow(Role.COORDINATOR)
+EVERYONE = allow(EVERY_ROLE)
+
+# The parser's own limit; the Bot API can't hand out more than 20 MB anyway.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+MAX_ROWS = 5000
+SPREADSHEET_SUFFIXES = frozenset({"", ".xlsx", ".xlsm", ".xls", ".csv", ".tsv", ".txt"})
+PREVIEW_ITEMS = 5
+PAGE_SIZE = 8
+DIGEST_ITEMS = 10
+MAX_TEXT = 4000
+# The reminders job looks every few minutes; digests are built between REMINDER_HOUR and this.
+REMINDER_CHECK_SECONDS = 600
+QUIET_FROM_HOUR = 21
+# A digest that waited longer than this (the bot was down) is not worth sending any more.
+STALE_DAYS = 2
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
+
+
+def _trim(text: str | None, limit: int) -> str:
+    value = " ".join((text or "").split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _fit(lines: Sequence[str]) -> str:
+    """Join lines, dropping the tail if the message would exceed Telegram's 4096 characters."""
+    text = "\n".join(lines)
+    if len(text) <= MAX_TEXT:
+        return text
+    return text[: MAX_TEXT - 1].rsplit("\n", 1)[0] + "\n…"
+
+
+def _date(day: date | None) -> str:
+    return day.strftime("%d.%m.%Y") if day else "—"
+
+
+def recurrence_name(code: str | None) -> str:
+    return {
+        Recurrence.DAILY: _("daily"),
+        Recurrence.WEEKLY: _("weekly"),
+        Recurrence.BIWEEKLY: _("every two weeks"),
+        Recurrence.MONTHLY: _("monthly"),
+        Recurrence.QUARTERLY: _("quarterly"),
+        Recurrence.HALF_YEARLY: _("twice a year"),
+        Recurrence.YEARLY: _("yearly"),
+        Recurrence.PER_SCHEDULE: _("by a separate schedule"),
+        Recurrence.ONGOING: _("ongoing"),
+    }.get(code or "", _("repeating"))
+
+
+def due_understood(kind: str, start: date | None, end: date | None, recurrence: str | None) -> str:
+    """What the bot read from a deadline text, for the preview and /roadmap."""
+    if kind == DueKind.DATE:
+        if start is None or start == end:
+            return _("by {date}").format(date=_date(end))
+        return _date(end)
+    if kind == DueKind.PERIOD:
+        return _("{start} – {end}").format(start=_date(start), end=_date(end))
+    if kind == DueKind.RECURRING:
+        text = recurrence_name(recurrence)
+        if end is not None:
+            text += ", " + _("until {date}").format(date=_date(end))
+        return text
+    return _("not recognised")
+
+
+def import_error_text(error: RoadmapImportError) -> str:
+    params = dict(error.params)
+    code = error.code
+    if code == ImportErrorCode.NOT_SPREADSHEET:
+        kind = params.get("format")
+        if kind == "xls":
+            return _(
+                "This is an old Excel file (.xls). Open it in Excel, save it as "
+                "«Книга Excel (*.xlsx)» and send it again."
+            )
+        if kind == "docx":
+            return _(
+                "This is a Word document. Put the roadmap table into an Excel workbook (.xlsx) "
+                "or save it as CSV, and send that file."
+            )
+        if kind == "pdf":
+            return _(
+                "This is a PDF. The roadmap is needed as an Excel workbook (.xlsx) or CSV: send "
+                "the file the PDF was made from."
+            )
+        return _(
+            "This is not a spreadsheet. Send the roadmap as an Excel workbook (.xlsx) or CSV."
+        )
+    if code == ImportErrorCode.ENCRYPTED:
+        return _(
+            "The file is protected with a password. Remove the password in Excel (File → "
+            "Info → Protect Workbook) and send the file again."
+        )
+    if code == ImportErrorCode.CORRUPT:
+        return _(
+            "The file is damaged and can't be read. Open it in Excel, save it again and send it "
+            "once more."
+        )
+    if code == ImportErrorCode.TOO_LARGE:
+        if "max_rows" in params:
+            return _("The table is too long: at most {rows} rows. Is this the right file?").format(
+                rows=params["max_rows"]
+            )
+        return _(
+            "The file is too large: at most {size} MB. A roadmap is usually much smaller — "
+            "is this the right file?"
+        ).format(size=MAX_FILE_BYTES // (1024 * 1024))
+    if code == ImportErrorCode.NO_HEADER:
+        return _(
+            "No roadmap table found. The file needs a header row with columns such as "
+            "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители»."
+        )
+    return _("The table has a header but no activities under it.")
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _DownloadFailed(Exception):
+    pass
+
+
+class _CappedBuffer(io.BytesIO):
+    """Stops a download that grows past the limit, whatever getFile said about its size."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self.tell() + len(data) > self.limit:
+            raise _TooLarge
+        return super().write(data)
+
+
+async def _download(bot: Bot, file_id: str) -> bytes:
+    """The file through the Bot API (TELEGRAM_API_URL), refused early if it is too large."""
+    try:
+        file = await bot.get_file(file_id)
+        if file.file_size and file.file_size > MAX_FILE_BYTES:
+            raise _TooLarge
+        if not file.file_path:
+            raise _DownloadFailed
+        buffer = _CappedBuffer(MAX_FILE_BYTES)
+        await bot.download_file(file.file_path, destination=buffer)
+        return buffer.getvalue()
+    except TelegramBadRequest as exc:
+        if "too big" in exc.message.lower():
+            raise _TooLarge from exc
+        raise _DownloadFailed from exc
+    except (_TooLarge, _DownloadFailed):
+        raise
+    except Exception as exc:
+        # TelegramAPIError, aiohttp's ClientError, timeouts: worth another try later.
+        logger.warning("roadmap download failed: %s", type(exc).__name__)
+        raise _DownloadFailed from exc
+
+
+async def _parse(data: bytes, filename: str) -> ParsedRoadmap:
+    """Parse off the event loop: a big workbook takes a while and the bot serves others."""
+    try:
+        return await asyncio.to_thread(
+            parse_roadmap, data, filename, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS
+        )
+    except RoadmapImportError:
+        raise
+    except Exception as exc:
+        logger.exception("roadmap parser failed on %r", filename)
+        raise RoadmapImportError(ImportErrorCode.CORRUPT) from exc
+
+
+def _fingerprint(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filename: str) -> str:
+    unknown = parsed.unparsed_due_count
+    missing = sum(1 for item in parsed.items if not item.due_raw)
+    lines = [
+        _("<b>Roadmap file: {name}</b>").format(name=escape(_trim(filename, 80))),
+        _("School: {school}").format(school=escape(school.short_name)),
+        _("Activities found: {count}. Sections: {sections}.").format(
+            count=len(parsed.items), sections=len(parsed.sections)
+        ),
+    ]
+    if unknown:
+        lines.append(_("Deadline not recognised: {count}.").format(count=unknown))
+    if missing:
+        lines.append(_("No deadline given: {count}.").format(count=missing))
+    lines.append(
+        _(
+            "If imported: new {created}, updated {updated}, unchanged {unchanged}, "
+            "moved to the archive {archived}."
+        ).format(
+            created=plan.created,
+            updated=plan.updated + plan.restored,
+            unchanged=plan.unchanged,
+            archived=plan.archived,
+        )
+    )
+    if plan.updated or plan.unchanged or plan.archived or plan.restored:
+        lines.append(_("Reports stay with their activities."))
+    lines += ["", _("<b>First activities:</b>")]
+    for item in parsed.items[:PREVIEW_ITEMS]:
+        number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
+        lines.append(f"{number}{escape(_trim(item.title, 120))}")
+        raw = f"«{escape(_trim(item.due_raw, 60))}»" if item.due_raw else "—"
+        due = item.due
+        understood = due_understood(due.kind, due.start, due.end, due.recurrence)
+        lines.append(
+            "   " + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
+        )
+    if len(parsed.items) > PREVIEW_ITEMS:
+        lines.append(_("… and {count} more.").format(count=len(parsed.items) - PREVIEW_ITEMS))
+    lines += ["", _("Import this roadmap?")]
+    return _fit(lines)
+
+
+def _outcome(plan: ImportPlan, school: School) -> str:
+    return _(
+        "The roadmap of {school} is imported: new {created}, updated {updated}, unchanged "
+        "{unchanged}, moved to the archive {archived}. /roadmap shows it."
+    ).format(
+        school=escape(school.short_name),
+        created=plan.created,
+        updated=plan.updated + plan.restored,
+        unchanged=plan.unchanged,
+        archived=plan.archived,
+    )
+
+
+async def roadmap_document(
+    message: Message, state: FSMContext, user: User, session: AsyncSession, bot: Bot
+) -> None:
+    document = message.document
+    if document is None:
+        return
+    if user.role != Role.COORDINATOR:
+        await message.answer(
+            _(
+                "Only the school coordinator uploads the roadmap. To report an activity, "
+                "send /report."
+            )
+        )
+        return
+    if user.school_id is None:
+        raise AccessDenied("no_school")
+    school = await school_for(session, user, user.school_id)
+    filename = document.file_name or "roadmap"
+    size = document.file_size or 0
+    if size > min(MAX_FILE_BYTES, TELEGRAM_DOWNLOAD_LIMIT):
+        await message.answer(import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
+        return
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in SPREADSHEET_SUFFIXES:
+        kind = suffix.lstrip(".") if suffix in {".pdf", ".docx"} else "unknown"
+        await message.answer(
+            import_error_text(RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=kind))
+        )
+        return
+    try:
+        data = await _download(bot, document.file_id)
+        parsed = await _parse(data, filename)
+    except _TooLarge:
+        await message.answer(import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
+        return
+    except _DownloadFailed:
+        await message.answer(
+            _("Could not get the file from Telegram. Please send it again in a minute.")
+        )
+        return
+    except RoadmapImportError as error:
+        logger.info("roadmap file refused: %s %s", error.code, error.params)
+        await message.answer(import_error_text(error))
+        return
+    plan = await plan_import(session, school.id, parsed.items)
+    await state.set_state(RoadmapImport.confirm)
+    # Only what finds the file again: FSM data is a JSON row, the items are read anew on confirm.
+    await state.set_data(
+        {
+            "school_id": school.id,
+            "file_id": document.file_id,
+            "file_name": filename[:200],
+            "sha": _fingerprint(data),
+        }
+    )
+    await message.answer(
+        _preview(parsed, plan, school=school, filename=filename),
+        reply_markup=kb.import_confirm(school.id),
+    )
+
+
+async def _show(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    await query.answer()
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as exc:
+            if "not modified" in exc.message:
+                return
+        await query.message.answer(text, reply_markup=markup)
+
+
+async def import_confirmed(
+    query: CallbackQuery,
+    callback_data: RoadmapImportConfirm,
+    state: FSMContext,
+    user: User,
+    session: AsyncSession,
+    bot: Bot,
+) -> None:
+    # The id came from a button: this coordinator must be allowed to act on that school.
+    school = await school_for(session, user, callback_data.school_id)
+    data = await state.get_data()
+    file_id = data.get("file_id")
+    if data.get("school_id") != school.id or user.school_id != school.id or not file_id:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    try:
+        content = await _download(bot, str(file_id))
+        parsed = await _parse(content, str(data.get("file_name") or "roadmap"))
+    except _TooLarge:
+        await state.clear()
+        await _show(query, import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
+        return
+    except _DownloadFailed:
+        await query.answer(
+            _("Could not get the file from Telegram. Please send it again in a minute."),
+            show_alert=True,
+        )
+        return
+    except RoadmapImportError as error:
+        await state.clear()
+        await _show(query, import_error_text(error))
+        return
+    if _fingerprint(content) != data.get("sha"):
+        await state.clear()
+        await _show(query, _("The file has changed since the preview. Please send it again."))
+        return
+    plan = await apply_import(
+        session,
+        school.id,
+        parsed.items,
+        actor_id=user.id,
+        source=f"chat:{data.get('file_name')}",
+    )
+    await state.clear()
+    await _show(query, _outcome(plan, school))
+
+
+async def import_fallback(message: Message) -> None:
+    await message.answer(
+        _("Press «Import» or «Cancel» under the preview above, or send another file.")
+    )
+
+
+# --- /roadmap -------------------------------------------------------------------------------
+
+
+def _status(entry: ItemStatus, today: date) -> str:
+    item = entry.item
+    parts = []
+    if entry.done:
+        parts.append(_("✅ done"))
+    elif item.due_date is not None and item.due_date < today:
+        parts.append(_("⚠ overdue"))
+    if entry.reports:
+        parts.append(_("reports: {count}").format(count=entry.reports))
+    elif not entry.done:
+        parts.append(_("no report"))
+    return " · ".join(parts)
+
+
+def _item_lines(entry: ItemStatus, today: date) -> list[str]:
+    item = entry.item
+    number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
+    raw = f"«{escape(_trim(item.due_raw, 80))}»" if item.due_raw else "—"
+    understood = due_understood(item.due_kind, item.due_start, item.due_date, item.recurrence)
+    return [
+        f"<b>{number}</b>{escape(_trim(item.title, 160))}",
+        "   "
+        + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
+        + f" · {_status(entry, today)}",
+    ]
+
+
+async def _roadmap_screen(
+    session: AsyncSession, user: User, school: School, page: int, today: date
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    entries, total = await roadmap_page(
+        session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
+    )
+    coordinator = user.role == Role.COORDINATOR and user.school_id == school.id
+    if total == 0:
+        if coordinator:
+            text = _(
+                "The roadmap of {school} is empty. To upload it, send the roadmap file "
+                "(Excel .xlsx or CSV) to this chat."
+            )
+        elif user.role == Role.TEACHER:
+            text = _("The roadmap of {school} is empty. The school coordinator can upload it.")
+        else:
+            text = _("The roadmap of {school} is empty.")
+        return text.format(school=escape(school.short_name)), None
+    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
+    page = max(0, min(page, pages - 1))
+    if not entries:
+        entries, _total = await roadmap_page(
+            session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    lines = [
+        _("<b>Roadmap of {school}</b> · activities: {total} · page {page} of {pages}").format(
+            school=escape(school.short_name), total=total, page=page + 1, pages=pages
+        )
+    ]
+    section: str | None = None
+    for entry in entries:
+        if entry.item.section and entry.item.section != section:
+            section = entry.item.section
+            lines += ["", f"<b>{escape(_trim(section, 120))}</b>"]
+        lines.append("")
+        lines += _item_lines(entry, today)
+    if coordinator:
+        lines += [
+            "",
+            _(
+                "To update the roadmap, send the new file here; reports stay with their "
+                "activities."
+            ),
+        ]
+    return _fit(lines), kb.roadmap_pages(school.id, page=page, pages=pages)
+
+
+async def roadmap_command(
+    message: Message, user: User, session: AsyncSession, settings: Settings
+) -> None:
+    if user.role in (Role.TEACHER, Role.COORDINATOR):
+        if user.school_id is None:
+            raise AccessDenied("no_school")
+        school = await school_for(session, user, user.school_id)
+    else:
+        total = await count_visible_schools(session, user)
+        if total == 0:
+            await message.answer(_("No schools yet."))
+            return
+        schools = await visible_schools(session, user, limit=kb.SCHOOLS_SHOWN)
+        if total > 1:
+            text = _("Whose roadmap? Choose the school:")
+            if total > len(schools):
+                text += "\n" + _("… and {count} more.").format(count=total - len(schools))
+            await message.answer(text, reply_markup=kb.school_choice(schools))
+            return
+        school = schools[0]
+    text, markup = await _roadmap_screen(session, user, school, 0, _today(settings))
+    await message.answer(text, reply_markup=markup)
+
+
+async def roadmap_page_chosen(
+    query: CallbackQuery,
+    callback_data: RoadmapPage,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    school = await school_for(session, user, callback_data.school_id)
+    text, markup = await _roadmap_screen(
+        session, user, school, max(0, callback_data.page), _today(settings)
+    )
+    await _show(query, text, markup)
+
+
+# --- mute -----------------------------------------------------------------------------------
+
+
+def _set_muted(session: AsyncSession, user: User, muted: bool) -> str:
+    if user.reminders_muted != muted:
+        user.reminders_muted = muted
+        record(
+            session,
+            actor_id=user.id,
+            action="reminders_muted" if muted else "reminders_unmuted",
+            object_type="user",
+            object_id=user.id,
+        )
+    if muted:
+        return _("Reminders are off. /unmute turns them back on.")
+    return _("Reminders are on. /mute turns them off.")
+
+
+async def mute_command(message: Message, user: User, session: AsyncSession) -> None:
+    await message.answer(_set_muted(session, user, True), reply_markup=kb.unmute())
+
+
+async def unmute_command(message: Message, user: User, session: AsyncSession) -> None:
+    await message.answer(_set_muted(session, user, False))
+
+
+async def mute_button(
+    query: CallbackQuery, callback_data: ReminderMute, user: User, session: AsyncSession
+) -> None:
+    if callback_data.action not in {"mute", "unmute"}:
+        await query.answer(_("This button is no longer active."), show_alert=True)
+        return
+    muted = callback_data.action == "mute"
+    text = _set_muted(session, user, muted)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=kb.unmute() if muted else None)
+
+
+async def reminder_report(
+    query: CallbackQuery, state: FSMContext, user: User, session: AsyncSession, settings: Settings
+) -> None:
+    if not isinstance(query.message, Message):
+        await query.answer(_("Send /report to report an activity."), show_alert=True)
+        return
+    await query.answer()
+    # The same start as /report: resumes a draft if there is one, otherwise begins anew.
+    await report_start(query.message, state, user, session, settings)
+
+
+# --- reminder digests -----------------------------------------------------------------------
+
+
+def _digest_lines(items: Sequence[tuple[RoadmapItem, str]], *, by_school: bool) -> list[str]:
+    lines: list[str] = []
+    school: str | None = None
+    for item, school_name in items[:DIGEST_ITEMS]:
+        if by_school and school_name != school:
+            school = school_name
+            lines.append(f"<b>{escape(_trim(school_name, 80))}</b>")
+        number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
+        due = escape(_trim(item.due_raw, 50)) if item.due_raw else _date(item.due_date)
+        lines.append(f"• {number}{escape(_trim(item.title, 100))} ({due})")
+    if len(items) > DIGEST_ITEMS:
+        lines.append(_("… and {count} more.").format(count=len(items) - DIGEST_ITEMS))
+    return lines
+
+
+def _payload_ids(notification: Notification, name: str) -> list[int]:
+    values = (notification.payload or {}).get(name) or []
+    return [int(v) for v in values if isinstance(v, int | str) and str(v).isdigit()]
+
+
+def _stale(notification: Notification, today: date) -> bool:
+    day = (notification.payload or {}).get("day")
+    try:
+        return day is None or (today - date.fromisoformat(str(day))).days > STALE_DAYS
+    except ValueError:
+        return True
+
+
+def reminder_renderers(
+    settings: Settings, clock: Callable[[], datetime] = utcnow
+) -> dict[str, Renderer]:
+    """Renderers of the reminder kinds for the outbox; each re-checks who may see what."""
+
+    def today() -> date:
+        return clock().astimezone(settings.tz).date()
+
+    def coordinator_school(notification: Notification, user: User, day: date) -> int | None:
+        if user.reminders_muted or user.role != Role.COORDINATOR or _stale(notification, day):
+            return None
+        school_ids = _payload_ids(notification, "school_ids")
+        return user.school_id if user.school_id in school_ids else None
+
+    async def deadlines(session: AsyncSession, n: Notification, user: User) -> Outgoing | None:
+        day = today()
+        school_id = coordinator_school(n, user, day)
+        if school_id is None:
+            return None
+        soon = await open_items(
+            session, _payload_ids(n, SOON), school_ids=[school_id], today=day, overdue=False
+        )
+        late = await open_items(
+            session, _payload_ids(n, LATE), school_ids=[school_id], today=day, overdue=True
+        )
+        if not soon and not late:
+            return None
+        lines = [_("<b>⏰ Roadmap deadlines</b>")]
+        if soon:
+            lines += [
+                "",
+                _("Due within {days} days and not reported yet:").format(
+                    days=settings.reminder_days_before
+                ),
+                *_digest_lines(soon, by_school=False),
+            ]
+        if late:
+            total = await count_overdue(session, school_id, today=day)
+            lines += [
+                "",
+                _("<b>Overdue</b>: the deadline has passed and no report marks them «done»:"),
+                *_digest_lines(late, by_school=False),
+                _(
+                    "Overdue at the school in total: {count}. /roadmap shows the whole roadmap."
+                ).format(count=total),
+            ]
+        lines += [
+            "",
+            _("When an activity has been held, report it with /report or the button below."),
+        ]
+        return Outgoing(_fit(lines), kb.reminder_actions(report=True))
+
+    async def curator_overdue(
+        session: AsyncSession, n: Notification, user: User
+    ) -> Outgoing | None:
+        day = today()
+        if user.reminders_muted or user.role != Role.CURATOR or _stale(n, day):
+            return None
+        schools = await curated_school_ids(session, user.id)
+        items = await open_items(
+            session, _payload_ids(n, LATE), school_ids=schools, today=day, overdue=True
+        )
+        if not items:
+            return None
+        lines = [
+            _("<b>⚠ Overdue activities in your schools</b>"),
+            _("The deadline has passed and no report marks them «done»:"),
+            *_digest_lines(items, by_school=True),
+        ]
+        return Outgoing(_fit(lines), kb.reminder_actions(report=False))
+
+    async def weekly(session: AsyncSession, n: Notification, user: User) -> Outgoing | None:
+        school_id = coordinator_school(n, user, today())
+        since_text = (n.payload or {}).get("since")
+        if school_id is None or not since_text:
+            return None
+        if await school_reported_since(session, school_id, datetime.fromisoformat(since_text)):
+            return None
+        school = await session.get(School, school_id)
+        if school is None or not school.is_active:
+            return None
+        text = _(
+            "<b>Weekly reminder</b>\nNo activity of {school} has been reported this week yet. "
+            "If something was held, report it now: it takes a couple of minutes."
+        ).format(school=escape(school.short_name))
+        return Outgoing(text, kb.reminder_actions(report=True))
+
+    return {DEADLINES: deadlines, CURATOR_OVERDUE: curator_overdue, WEEKLY: weekly}
+
+
+def reminders_job(settings: Settings, now: Callable[[], datetime] = utcnow) -> Job:
+    """The scheduled job: digests go into the outbox in the morning-to-evening window only."""
+
+    async def job(session: AsyncSession) -> None:
+        moment = now()
+        hour = moment.astimezone(settings.tz).hour
+        if not settings.reminder_hour <= hour < max(QUIET_FROM_HOUR, settings.reminder_hour + 1):
+            return
+        result = await build_reminders(
+            session, now=moment, tz=settings.tz, days_before=settings.reminder_days_before
+        )
+        if result.total:
+            logger.info("reminders queued: %s", result.added)
+
+    return job
+
+
+def setup_reminders(scheduler: Scheduler, outbox: Outbox, settings: Settings) -> None:
+    """Register the reminder renderers with the outbox and the digest job with the scheduler."""
+    for kind, renderer in reminder_renderers(settings).items():
+        outbox.register(kind, renderer)
+    scheduler.every(REMINDER_CHECK_SECONDS, "reminders", reminders_job(settings))
 
 
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    return Router(name=__name__)
+    router = Router(name=__name__)
+    r = router.message.register
+    c = router.callback_query.register
+    r(roadmap_command, Command("roadmap"), flags=EVERYONE)
+    c(roadmap_page_chosen, RoadmapPage.filter(), flags=EVERYONE)
+    r(mute_command, Command("mute"), flags=EVERYONE)
+    r(unmute_command, Command("unmute"), flags=EVERYONE)
+    c(mute_button, ReminderMute.filter(), flags=EVERYONE)
+    c(reminder_report, ReminderReport.filter(), flags=STAFF)
+    r(roadmap_document, StateFilter(None, RoadmapImport.confirm), F.document, flags=STAFF)
+    c(import_confirmed, RoadmapImport.confirm, RoadmapImportConfirm.filter(), flags=COORDINATOR)
+    r(import_fallback, RoadmapImport.confirm, flags=COORDINATOR)
+    return router

@@ -1,0 +1,64 @@
+"""Keyboards of the roadmap import, /roadmap and reminder digests; no queries here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.callbacks import Cancel, ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
+from models import School
+
+SCHOOLS_SHOWN = 30
+
+
+def import_confirm(school_id: int) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text=_("✅ Import"), callback_data=RoadmapImportConfirm(school_id=school_id))
+    builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+    builder.adjust(2)
+    return builder.as_markup()
+
+
+def roadmap_pages(school_id: int, *, page: int, pages: int) -> InlineKeyboardMarkup | None:
+    if pages <= 1:
+        return None
+    builder = InlineKeyboardBuilder()
+    if page > 0:
+        builder.button(text="◀", callback_data=RoadmapPage(school_id=school_id, page=page - 1))
+    builder.button(
+        text=f"{page + 1}/{pages}", callback_data=RoadmapPage(school_id=school_id, page=page)
+    )
+    if page + 1 < pages:
+        builder.button(text="▶", callback_data=RoadmapPage(school_id=school_id, page=page + 1))
+    builder.adjust(3)
+    return builder.as_markup()
+
+
+def school_choice(schools: Sequence[School]) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for school in schools[:SCHOOLS_SHOWN]:
+        builder.button(
+            text=school.short_name[:64], callback_data=RoadmapPage(school_id=school.id, page=0)
+        )
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def reminder_actions(*, report: bool) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    if report:
+        builder.button(text=_("📝 Report an activity"), callback_data=ReminderReport())
+    builder.button(text=_("🔕 Mute reminders"), callback_data=ReminderMute(action="mute"))
+    builder.adjust(1)
+    return builder.as_markup()
+
+
+def unmute() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(
+        text=_("🔔 Turn reminders back on"), callback_data=ReminderMute(action="unmute")
+    )
+    return builder.as_markup()

@@ -1,0 +1,477 @@
+"""The school's roadmap: applying an import, listing items with their status, reminder queries.
+
+An import keeps `RoadmapItem` ids stable, so reports stay attached: incoming rows are matched to
+existing items by section + number + title, then by title alone, then by a renumbered row with
+a similar title; matched items are updated, new ones created, and items that came from an
+earlier file but are no longer in it are archived, never deleted. Items added in the bot (from
+a self-diagnosis, `source_row IS NULL`) are not in any file and are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict, deque
+from collections.abc import Callable, Collection, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from difflib import SequenceMatcher
+from typing import Any, NamedTuple
+
+from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.audit import record
+from models.entities import ActivityReport, RoadmapItem, School, User, curator_schools
+from models.enums import Direction, Mark, Role
+from models.roadmap_import import ParsedItem
+
+# A renumbered row is the same item only if its title is still recognisably the same.
+SIMILAR_TITLE = 0.6
+_NUMBER_MAX = 20
+_DIRECTION_WORDS = (
+    # Order matters: «Учитель. Школьная команда» must not be read as «Школьный климат».
+    ("климат", Direction.CLIMATE),
+    ("сред", Direction.ENVIRONMENT),
+    ("знани", Direction.KNOWLEDGE),
+    ("воспитан", Direction.UPBRINGING),
+    ("здоров", Direction.HEALTH),
+    ("творч", Direction.CREATIVITY),
+    ("профориент", Direction.CAREER),
+    ("учител", Direction.TEACHER),
+    ("школьная команда", Direction.TEACHER),
+)
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """What an import does (or did): counts of items per outcome."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    archived: int = 0
+    restored: int = 0
+
+
+def _norm(text: str | None) -> str:
+    text = (text or "").casefold().replace("ё", "е")
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+def _norm_number(number: str | None) -> str:
+    return (number or "").strip().rstrip(".) ").replace(" ", "")
+
+
+def direction_code(text: str | None) -> str | None:
+    """The direction code for a «Направление» cell («Знание», «Школьный климат»), if it is one."""
+    if not text or len(text) > 80:
+        return None
+    normalized = _norm(text)
+    return next((code.value for word, code in _DIRECTION_WORDS if word in normalized), None)
+
+
+def _fields(parsed: ParsedItem, position: int) -> dict[str, Any]:
+    return {
+        "position": position,
+        "section": parsed.section,
+        "number": (parsed.number or "")[:_NUMBER_MAX] or None,
+        "title": parsed.title,
+        "direction": direction_code(parsed.direction),
+        "expected_result": parsed.result,
+        "responsible": parsed.responsible,
+        "external_help": parsed.external_help,
+        "due_raw": parsed.due_raw,
+        "due_kind": parsed.due.kind.value,
+        "due_start": parsed.due.start,
+        "due_date": parsed.due.end,
+        "recurrence": parsed.due.recurrence,
+        "source_row": parsed.source_row,
+    }
+
+
+# Fields whose change makes an item «updated»; the row's place in the file is bookkeeping.
+_CONTENT = (
+    "section",
+    "number",
+    "title",
+    "expected_result",
+    "responsible",
+    "external_help",
+    "due_raw",
+    "due_kind",
+    "due_start",
+    "due_date",
+    "recurrence",
+)
+
+
+def match_items(
+    existing: Sequence[RoadmapItem], incoming: Sequence[ParsedItem]
+) -> dict[int, RoadmapItem]:
+    """Incoming index → the existing item it updates; each existing item is used at most once."""
+    matched: dict[int, RoadmapItem] = {}
+    used: set[int] = set()
+    # Items still in the roadmap are preferred to archived ones with the same key.
+    ordered = sorted(existing, key=lambda i: (i.is_archived, i.position, i.id))
+
+    def match_pass(key: Callable[[Any], Hashable | None], accept: Callable[..., bool]) -> None:
+        pool: dict[Hashable, deque[RoadmapItem]] = defaultdict(deque)
+        for item in ordered:
+            if item.id not in used and (k := key(item)) is not None:
+                pool[k].append(item)
+        for index, parsed in enumerate(incoming):
+            if index in matched or (k := key(parsed)) is None:
+                continue
+            candidates = pool.get(k)
+            while candidates:
+                item = candidates.popleft()
+                if item.id in used:
+                    continue
+                if accept(item, parsed):
+                    matched[index] = item
+                    used.add(item.id)
+                    break
+
+    def section(x: Any) -> str:
+        return _norm(x.section)
+
+    def always(*_: Any) -> bool:
+        return True
+
+    def similar(item: RoadmapItem, parsed: ParsedItem) -> bool:
+        ratio = SequenceMatcher(None, _norm(item.title), _norm(parsed.title)).ratio()
+        return ratio >= SIMILAR_TITLE
+
+    match_pass(lambda x: (section(x), _norm_number(x.number), _norm(x.title)), always)
+    match_pass(lambda x: (section(x), _norm(x.title)), always)
+    match_pass(lambda x: _norm(x.title) or None, always)
+    match_pass(
+        lambda x: (section(x), n) if (n := _norm_number(x.number)) else None,
+        similar,
+    )
+    return matched
+
+
+async def _school_items(session: AsyncSession, school_id: int) -> Sequence[RoadmapItem]:
+    rows = await session.scalars(
+        select(RoadmapItem)
+        .where(RoadmapItem.school_id == school_id)
+        .order_by(RoadmapItem.position, RoadmapItem.id)
+    )
+    return rows.all()
+
+
+def _plan(
+    existing: Sequence[RoadmapItem],
+    incoming: Sequence[ParsedItem],
+    matched: dict[int, RoadmapItem],
+) -> tuple[ImportPlan, list[RoadmapItem]]:
+    created = updated = unchanged = restored = 0
+    for index, parsed in enumerate(incoming):
+        item = matched.get(index)
+        if item is None:
+            created += 1
+            continue
+        fields = _fields(parsed, index + 1)
+        if item.is_archived:
+            restored += 1
+        elif any(getattr(item, name) != fields[name] for name in _CONTENT):
+            updated += 1
+        else:
+            unchanged += 1
+    used = {item.id for item in matched.values()}
+    to_archive = [
+        item
+        for item in existing
+        if item.id not in used and not item.is_archived and item.source_row is not None
+    ]
+    plan = ImportPlan(created, updated, unchanged, len(to_archive), restored)
+    return plan, to_archive
+
+
+async def plan_import(
+    session: AsyncSession, school_id: int, incoming: Sequence[ParsedItem]
+) -> ImportPlan:
+    """What `apply_import` would do, for the preview; changes nothing."""
+    existing = await _school_items(session, school_id)
+    plan, _ = _plan(existing, incoming, match_items(existing, incoming))
+    return plan
+
+
+async def apply_import(
+    session: AsyncSession,
+    school_id: int,
+    incoming: Sequence[ParsedItem],
+    *,
+    actor_id: int | None,
+    source: str,
+) -> ImportPlan:
+    """Bring the school's roadmap in line with a parsed file; ids of matched items are kept."""
+    existing = await _school_items(session, school_id)
+    matched = match_items(existing, incoming)
+    plan, to_archive = _plan(existing, incoming, matched)
+    for index, parsed in enumerate(incoming):
+        fields = _fields(parsed, index + 1)
+        item = matched.get(index)
+        if item is None:
+            session.add(RoadmapItem(school_id=school_id, **fields))
+            continue
+        for name, value in fields.items():
+            if name == "direction" and value is None:
+                continue  # a file without a direction column keeps what the bot knew
+            if getattr(item, name) != value:
+                setattr(item, name, value)
+        item.is_archived = False
+    for item in to_archive:
+        item.is_archived = True
+    await session.flush()
+    record(
+        session,
+        actor_id=actor_id,
+        action="roadmap_imported",
+        object_type="school",
+        object_id=school_id,
+        school_id=school_id,
+        source=source[:200],
+        created=plan.created,
+        updated=plan.updated,
+        unchanged=plan.unchanged,
+        archived=plan.archived,
+        restored=plan.restored,
+    )
+    return plan
+
+
+# --- listing --------------------------------------------------------------------------------
+
+
+class ItemStatus(NamedTuple):
+    item: RoadmapItem
+    reports: int
+    done: bool
+    last_held: date | None
+
+
+async def count_items(session: AsyncSession, school_id: int) -> int:
+    return (
+        await session.scalar(
+            select(func.count(RoadmapItem.id)).where(
+                RoadmapItem.school_id == school_id, RoadmapItem.is_archived.is_(False)
+            )
+        )
+        or 0
+    )
+
+
+async def roadmap_page(
+    session: AsyncSession, school_id: int, *, offset: int = 0, limit: int = 8
+) -> tuple[list[ItemStatus], int]:
+    """The school's items in file order with report counts; (page, total)."""
+    total = await count_items(session, school_id)
+    reports = (
+        select(
+            ActivityReport.roadmap_item_id.label("item_id"),
+            func.count(ActivityReport.id).label("reports"),
+            func.max(case((ActivityReport.mark == Mark.DONE, 1), else_=0)).label("done"),
+            func.max(ActivityReport.held_on).label("last_held"),
+        )
+        .where(ActivityReport.school_id == school_id, ActivityReport.roadmap_item_id.is_not(None))
+        .group_by(ActivityReport.roadmap_item_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(
+            RoadmapItem,
+            func.coalesce(reports.c.reports, 0),
+            func.coalesce(reports.c.done, 0),
+            reports.c.last_held,
+        )
+        .outerjoin(reports, reports.c.item_id == RoadmapItem.id)
+        .where(RoadmapItem.school_id == school_id, RoadmapItem.is_archived.is_(False))
+        .order_by(RoadmapItem.position, RoadmapItem.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [ItemStatus(item, int(n), bool(done), last) for item, n, done, last in rows], total
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+def _has_report() -> Any:
+    return exists().where(ActivityReport.roadmap_item_id == RoadmapItem.id)
+
+
+def _has_done_report() -> Any:
+    return exists().where(
+        ActivityReport.roadmap_item_id == RoadmapItem.id, ActivityReport.mark == Mark.DONE
+    )
+
+
+def _live_item() -> Any:
+    return and_(
+        RoadmapItem.is_archived.is_(False),
+        School.id == RoadmapItem.school_id,
+        School.is_active.is_(True),
+    )
+
+
+def _reachable(user: type[User] = User) -> Any:
+    return and_(user.is_active.is_(True), user.reminders_muted.is_(False))
+
+
+class DigestRow(NamedTuple):
+    user_id: int
+    school_id: int
+    item_id: int
+    due_date: date
+
+
+async def due_soon_for_coordinators(
+    session: AsyncSession, *, today: date, until: date
+) -> list[DigestRow]:
+    """(coordinator, item) for items due today..until with no report at all, muted left out."""
+    rows = await session.execute(
+        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
+        .select_from(RoadmapItem)
+        .join(School, _live_item())
+        .join(User, User.school_id == RoadmapItem.school_id)
+        .where(
+            User.role == Role.COORDINATOR,
+            _reachable(),
+            RoadmapItem.due_date >= today,
+            RoadmapItem.due_date <= until,
+            ~_has_report(),
+        )
+        .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    )
+    return [DigestRow(*row) for row in rows]
+
+
+def overdue_condition(today: date) -> Any:
+    """Overdue as /status counts it: the deadline has passed and no report says «выполнено»."""
+    return and_(RoadmapItem.due_date < today, ~_has_done_report())
+
+
+async def overdue_for_coordinators(
+    session: AsyncSession, *, today: date, since: date
+) -> list[DigestRow]:
+    """(coordinator, item) for items that became overdue since `since`, muted left out."""
+    rows = await session.execute(
+        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
+        .select_from(RoadmapItem)
+        .join(School, _live_item())
+        .join(User, User.school_id == RoadmapItem.school_id)
+        .where(
+            User.role == Role.COORDINATOR,
+            _reachable(),
+            RoadmapItem.due_date >= since,
+            overdue_condition(today),
+        )
+        .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    )
+    return [DigestRow(*row) for row in rows]
+
+
+async def overdue_for_curators(
+    session: AsyncSession, *, today: date, since: date
+) -> list[DigestRow]:
+    """(curator, item) for overdue items of the curators' schools, muted left out."""
+    rows = await session.execute(
+        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
+        .select_from(RoadmapItem)
+        .join(School, _live_item())
+        .join(curator_schools, curator_schools.c.school_id == RoadmapItem.school_id)
+        .join(User, User.id == curator_schools.c.user_id)
+        .where(
+            User.role == Role.CURATOR,
+            _reachable(),
+            RoadmapItem.due_date >= since,
+            overdue_condition(today),
+        )
+        .order_by(User.id, RoadmapItem.school_id, RoadmapItem.due_date, RoadmapItem.id)
+    )
+    return [DigestRow(*row) for row in rows]
+
+
+async def silent_schools(session: AsyncSession, *, since: datetime) -> list[tuple[int, int]]:
+    """(coordinator, school) for active schools with no report submitted since `since`."""
+    reported = exists().where(
+        ActivityReport.school_id == School.id, ActivityReport.submitted_at >= since
+    )
+    rows = await session.execute(
+        select(User.id, School.id)
+        .select_from(User)
+        .join(School, School.id == User.school_id)
+        .where(
+            User.role == Role.COORDINATOR,
+            _reachable(),
+            School.is_active.is_(True),
+            ~reported,
+        )
+        .order_by(School.id, User.id)
+    )
+    return [(user_id, school_id) for user_id, school_id in rows]
+
+
+async def school_reported_since(session: AsyncSession, school_id: int, since: datetime) -> bool:
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    ActivityReport.school_id == school_id, ActivityReport.submitted_at >= since
+                )
+            )
+        )
+    )
+
+
+async def open_items(
+    session: AsyncSession,
+    item_ids: Collection[int],
+    *,
+    school_ids: Collection[int],
+    today: date,
+    overdue: bool,
+) -> list[tuple[RoadmapItem, str]]:
+    """Items of a digest that still need attention at send time, with their school's name.
+
+    Due-soon items drop out once any report exists; overdue ones once one says «выполнено».
+    """
+    if not item_ids or not school_ids:
+        return []
+    still = overdue_condition(today) if overdue else ~_has_report()
+    rows = await session.execute(
+        select(RoadmapItem, School.short_name)
+        .join(School, _live_item())
+        .where(
+            RoadmapItem.id.in_(list(item_ids)),
+            RoadmapItem.school_id.in_(list(school_ids)),
+            still,
+        )
+        .order_by(School.short_name, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    )
+    return [(item, name) for item, name in rows]
+
+
+async def count_overdue(session: AsyncSession, school_id: int, *, today: date) -> int:
+    return (
+        await session.scalar(
+            select(func.count(RoadmapItem.id)).where(
+                RoadmapItem.school_id == school_id,
+                RoadmapItem.is_archived.is_(False),
+                overdue_condition(today),
+            )
+        )
+        or 0
+    )
+
+
+async def curated_school_ids(session: AsyncSession, user_id: int) -> set[int]:
+    rows = await session.scalars(
+        select(curator_schools.c.school_id).where(curator_schools.c.user_id == user_id)
+    )
+    return set(rows)

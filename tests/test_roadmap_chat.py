@@ -1,0 +1,502 @@
+"""Roadmap import through the chat and the CLI, re-import that keeps reports, /roadmap."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from collections.abc import AsyncGenerator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageText,
+    GetFile,
+    SendMessage,
+    TelegramMethod,
+)
+from aiogram.utils.i18n import gettext as _
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import select
+
+import main
+from bot.callbacks import Cancel, RoadmapImportConfirm, RoadmapPage
+from bot.config import Settings
+from handlers.roadmap import PAGE_SIZE
+from models import ActivityReport, FsmRecord, Mark, RoadmapItem, User
+from models.enums import Role
+from tests.conftest import Harness, World
+from tests.telegram import RecordingSession
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+ROADMAP = FIXTURES / "roadmap_001.xlsx"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
+EXPECTED_ROADMAP = EXPECTED["files"]["roadmap_001.xlsx"]
+
+
+class FileServingSession(RecordingSession):
+    """The recording bot session, also serving getFile and file downloads from memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.downloads: list[str] = []
+
+    def _default_result(self, method: TelegramMethod[Any]) -> Any:
+        if isinstance(method, GetFile):
+            data = self.files.get(method.file_id, b"")
+            return {
+                "file_id": method.file_id,
+                "file_unique_id": f"u-{method.file_id}",
+                "file_size": len(data),
+                "file_path": f"documents/{method.file_id}",
+            }
+        return super()._default_result(method)
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        self.downloads.append(url)
+        data = self.files[url.rsplit("/", 1)[1]]
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+
+
+@pytest.fixture
+def recorder() -> FileServingSession:
+    return FileServingSession()
+
+
+def texts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+
+
+def alerts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.text]
+
+
+def norm(text: str | None) -> str | None:
+    return " ".join(text.split()) if text is not None else None
+
+
+async def send_file(
+    harness: Harness, user, recorder: FileServingSession, name: str, data: bytes, **extra: Any
+) -> list:
+    recorder.files[f"file-{name}"] = data
+    size = extra.pop("file_size", len(data))
+    return await harness.feed(harness.updates.document(user, file_name=name, file_size=size))
+
+
+async def items_of(session_factory, school_id: int) -> list[RoadmapItem]:
+    async with session_factory() as session:
+        rows = await session.scalars(
+            select(RoadmapItem)
+            .where(RoadmapItem.school_id == school_id)
+            .order_by(RoadmapItem.position, RoadmapItem.id)
+        )
+        return list(rows)
+
+
+async def import_fixture(harness: Harness, world: World, tg, recorder, data: bytes, name: str):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    preview = await send_file(harness, coordinator, recorder, name, data)
+    done = await harness.click(
+        coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
+    )
+    return preview, done
+
+
+async def test_roadmap_file_through_the_chat_creates_the_expected_items(
+    harness: Harness, world: World, tg, recorder, session_factory, settings: Settings, i18n_ru
+):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    data = ROADMAP.read_bytes()
+    (preview,) = texts(await send_file(harness, coordinator, recorder, ROADMAP.name, data))
+
+    count = EXPECTED["counts"]["roadmap_001.xlsx"]
+    assert (
+        _("Activities found: {count}. Sections: {sections}.").format(
+            count=count, sections=EXPECTED_ROADMAP["section_count"]
+        )
+        in preview
+    )
+    assert "«до 04.10.2022 г.» → " + _("by {date}").format(date="04.10.2022") in preview
+    assert len(preview) < 4096
+    assert await items_of(session_factory, world.school_a.id) == []
+    # Between preview and confirmation only a reference to the file waits in the FSM row.
+    async with session_factory() as session:
+        (record,) = (await session.scalars(select(FsmRecord))).all()
+    assert record.state == "RoadmapImport:confirm"
+    assert set(record.data) == {"school_id", "file_id", "file_name", "sha"}
+    assert len(json.dumps(record.data)) < 300
+
+    (outcome,) = texts(
+        await harness.click(coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack())
+    )
+
+    assert outcome == _(
+        "The roadmap of {school} is imported: new {created}, updated {updated}, unchanged "
+        "{unchanged}, moved to the archive {archived}. /roadmap shows it."
+    ).format(school="СОШ №2", created=count, updated=0, unchanged=0, archived=0)
+    items = await items_of(session_factory, world.school_a.id)
+    assert len(items) == count
+    for item, expected in zip(items, EXPECTED_ROADMAP["activities"], strict=True):
+        assert item.number == expected["number"]
+        assert norm(item.title) == norm(expected["title"])
+        assert norm(item.due_raw) == norm(expected["due"])
+        assert norm(item.responsible) == norm(expected["responsible"])
+        assert norm(item.expected_result) == norm(expected["result"])
+        assert item.section == expected["section"]
+        assert not item.is_archived
+    by_number = {item.number: item for item in items}
+    assert (by_number["1"].due_kind, by_number["1"].due_date) == ("date", date(2022, 10, 4))
+    assert (by_number["5"].due_kind, by_number["5"].due_start, by_number["5"].due_date) == (
+        "period",
+        date(2022, 9, 1),
+        date(2023, 5, 31),
+    )
+    assert (by_number["20"].due_kind, by_number["20"].recurrence) == (
+        "recurring",
+        "per_schedule",
+    )
+    assert (by_number["10"].due_raw, by_number["10"].due_kind) == (None, "unknown")
+    # Downloaded twice through the configured Bot API server, never kept in the FSM data.
+    assert len(recorder.downloads) == 2
+    assert all(u.startswith(f"{settings.telegram_api_url}/file/bot") for u in recorder.downloads)
+    async with session_factory() as session:
+        assert (await session.scalars(select(FsmRecord))).all() == []
+
+
+def _modified_roadmap() -> bytes:
+    """The fixture with item 2 renamed, item 3 re-dated, item 27 gone and an item 28 added."""
+    workbook = load_workbook(ROADMAP)
+    sheet = workbook.active
+    assert [sheet[cell].value for cell in ("A4", "A5", "A29")] == [2, 3, 27]
+    sheet["B4"] = str(sheet["B4"].value).rstrip(".") + " и социальных партнёров ОО."
+    sheet["D5"] = "до 15.11.2022 г."
+    for column in "ABCDE":
+        sheet[f"{column}29"] = None
+    sheet["A30"], sheet["B30"], sheet["D30"] = 28, "Итоговый педсовет", "до 30.08.2023 г."
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+async def test_reimport_updates_items_keeps_reports_and_archives_removed_ones(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    await import_fixture(harness, world, tg, recorder, ROADMAP.read_bytes(), ROADMAP.name)
+    before = {i.number: i for i in await items_of(session_factory, world.school_a.id)}
+    async with session_factory() as session, session.begin():
+        for number in ("2", "27"):
+            session.add(
+                ActivityReport(
+                    school_id=world.school_a.id,
+                    author_id=world.coordinator.id,
+                    roadmap_item_id=before[number].id,
+                    title=before[number].title,
+                    held_on=date(2022, 9, 28),
+                    mark=Mark.DONE,
+                )
+            )
+
+    preview, _done = await import_fixture(
+        harness, world, tg, recorder, _modified_roadmap(), "roadmap_v2.xlsx"
+    )
+
+    (preview_text,) = texts(preview)
+    assert (
+        _(
+            "If imported: new {created}, updated {updated}, unchanged {unchanged}, "
+            "moved to the archive {archived}."
+        ).format(created=1, updated=2, unchanged=24, archived=1)
+        in preview_text
+    )
+    assert _("Reports stay with their activities.") in preview_text
+    after = await items_of(session_factory, world.school_a.id)
+    live = {i.number: i for i in after if not i.is_archived}
+    assert len(live) == 27 and len(after) == 28
+    assert {n: i.id for n, i in live.items() if n != "28"} == {
+        n: i.id for n, i in before.items() if n != "27"
+    }
+    assert live["2"].title.endswith("и социальных партнёров ОО.")
+    assert (live["3"].due_raw, live["3"].due_date) == ("до 15.11.2022 г.", date(2022, 11, 15))
+    assert live["28"].due_date == date(2023, 8, 30)
+    (gone,) = [i for i in after if i.is_archived]
+    assert gone.id == before["27"].id
+    async with session_factory() as session:
+        reports = {
+            r.title: r.roadmap_item_id for r in await session.scalars(select(ActivityReport))
+        }
+    assert reports == {before["2"].title: before["2"].id, before["27"].title: before["27"].id}
+
+    # The same file once more changes nothing.
+    preview, _done = await import_fixture(
+        harness, world, tg, recorder, _modified_roadmap(), "roadmap_v3.xlsx"
+    )
+    assert (
+        _(
+            "If imported: new {created}, updated {updated}, unchanged {unchanged}, "
+            "moved to the archive {archived}."
+        ).format(created=0, updated=0, unchanged=27, archived=0)
+        in texts(preview)[0]
+    )
+    assert [(i.id, i.is_archived) for i in await items_of(session_factory, world.school_a.id)] == [
+        (i.id, i.is_archived) for i in after
+    ]
+
+
+def _xlsx(rows: list[list[Any]]) -> bytes:
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _docx() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+OLE = bytes.fromhex("d0cf11e0a1b11ae1")
+
+
+def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
+    """(file name, content, document fields, expected answer msgid, downloaded?)."""
+    return [
+        (
+            "protocol.pdf",
+            b"%PDF-1.4\n...",
+            {},
+            "This is a PDF. The roadmap is needed as an Excel workbook (.xlsx) or CSV: send "
+            "the file the PDF was made from.",
+            False,
+        ),
+        (
+            "word.xlsx",
+            _docx(),
+            {},
+            "This is a Word document. Put the roadmap table into an Excel workbook (.xlsx) "
+            "or save it as CSV, and send that file.",
+            True,
+        ),
+        (
+            "broken.xlsx",
+            b"PK\x03\x04" + b"\x00garbage" * 50,
+            {},
+            "The file is damaged and can't be read. Open it in Excel, save it again and send it "
+            "once more.",
+            True,
+        ),
+        (
+            "locked.xlsx",
+            OLE + b"\x00" * 512 + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 64,
+            {},
+            "The file is protected with a password. Remove the password in Excel (File → "
+            "Info → Protect Workbook) and send the file again.",
+            True,
+        ),
+        (
+            "old.xls",
+            OLE + b"\x00" * 512,
+            {},
+            "This is an old Excel file (.xls). Open it in Excel, save it as "
+            "«Книга Excel (*.xlsx)» and send it again.",
+            True,
+        ),
+        (
+            "people.xlsx",
+            _xlsx([["Фамилия", "Имя"], ["Иванова", "Мария"], ["Петров", "Пётр"]]),
+            {},
+            "No roadmap table found. The file needs a header row with columns such as "
+            "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители».",
+            True,
+        ),
+        (
+            "empty.csv",
+            "№;Мероприятие;Срок проведения\n".encode(),
+            {},
+            "The table has a header but no activities under it.",
+            True,
+        ),
+        (
+            "huge.xlsx",
+            b"PK",
+            {"file_size": 25 * 1024 * 1024},
+            "The file is too large: at most {size} MB. A roadmap is usually much smaller — "
+            "is this the right file?",
+            False,
+        ),
+    ]
+
+
+async def test_broken_files_get_their_answer_and_change_nothing(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    async with session_factory() as session, session.begin():
+        session.add(RoadmapItem(school_id=world.school_a.id, title="Уже было", number="1"))
+    before = [
+        (i.id, i.title, i.updated_at) for i in await items_of(session_factory, world.school_a.id)
+    ]
+    coordinator = tg.user(world.coordinator.telegram_id)
+    for name, data, extra, msgid, downloaded in broken_files():
+        recorder.downloads.clear()
+        sent = await send_file(harness, coordinator, recorder, name, data, **extra)
+        assert texts(sent) == [_(msgid).format(size=10)], name
+        assert any(isinstance(r, GetFile) for r in sent) == downloaded, name
+        assert bool(recorder.downloads) == downloaded, name
+        assert await harness.dp.fsm.storage.get_state(_key(coordinator.id)) is None, name
+    assert [
+        (i.id, i.title, i.updated_at) for i in await items_of(session_factory, world.school_a.id)
+    ] == before
+    async with session_factory() as session:
+        assert len((await session.scalars(select(RoadmapItem))).all()) == 1
+
+
+def _key(user_id: int):
+    from aiogram.fsm.storage.base import StorageKey
+
+    from tests.telegram import BOT_ID
+
+    return StorageKey(bot_id=BOT_ID, chat_id=user_id, user_id=user_id)
+
+
+async def test_a_teacher_cannot_import_a_roadmap(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    sent = await send_file(harness, teacher, recorder, ROADMAP.name, ROADMAP.read_bytes())
+    assert texts(sent) == [
+        _("Only the school coordinator uploads the roadmap. To report an activity, send /report.")
+    ]
+    assert not any(isinstance(r, GetFile) for r in sent)
+    # Even inside the confirmation step (forged state and data), the role is checked.
+    storage = harness.dp.fsm.storage
+    await storage.set_state(_key(teacher.id), "RoadmapImport:confirm")
+    await storage.set_data(
+        _key(teacher.id), {"school_id": world.school_a.id, "file_id": f"file-{ROADMAP.name}"}
+    )
+    forged = await harness.click(teacher, RoadmapImportConfirm(school_id=world.school_a.id).pack())
+    assert alerts(forged) == [
+        _("This is not available for your role. /help lists what you can do.")
+    ]
+    assert await items_of(session_factory, world.school_a.id) == []
+
+
+async def test_a_coordinator_cannot_import_into_another_school(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    await send_file(harness, coordinator, recorder, ROADMAP.name, ROADMAP.read_bytes())
+    sent = await harness.click(
+        coordinator, RoadmapImportConfirm(school_id=world.school_b.id).pack()
+    )
+    assert alerts(sent) == [_("This is not available to you.")]
+    async with session_factory() as session:
+        assert (await session.scalars(select(RoadmapItem))).all() == []
+    # A municipal coordinator's document is not an import either.
+    municipal = tg.user(world.municipal.telegram_id)
+    sent = await send_file(harness, municipal, recorder, "m.xlsx", ROADMAP.read_bytes())
+    assert texts(sent) == [_("This is not available for your role. /help lists what you can do.")]
+
+
+async def test_cancel_and_stray_messages_during_the_preview(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    await send_file(harness, coordinator, recorder, ROADMAP.name, ROADMAP.read_bytes())
+    (hint,) = texts(await harness.send(coordinator, "да"))
+    assert hint == _("Press «Import» or «Cancel» under the preview above, or send another file.")
+    (cancelled,) = texts(await harness.click(coordinator, Cancel().pack()))
+    assert cancelled == _("Cancelled. Nothing was saved from that form.")
+    stale = await harness.click(
+        coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
+    )
+    assert alerts(stale) == [_("This button is no longer active.")]
+    assert await items_of(session_factory, world.school_a.id) == []
+
+
+async def test_roadmap_command_pages_items_with_raw_deadline_and_status(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    (empty,) = texts(await harness.send(coordinator, "/roadmap"))
+    assert empty == _(
+        "The roadmap of {school} is empty. To upload it, send the roadmap file "
+        "(Excel .xlsx or CSV) to this chat."
+    ).format(school="СОШ №2")
+    await import_fixture(harness, world, tg, recorder, ROADMAP.read_bytes(), ROADMAP.name)
+
+    sent = await harness.send(coordinator, "/roadmap")
+    (text,) = texts(sent)
+    assert "«до 04.10.2022 г.»" in text and _("⚠ overdue") in text and _("no report") in text
+    assert "В течение учебного года" in text
+    buttons = [b.callback_data for row in sent[0].reply_markup.inline_keyboard for b in row]
+    assert RoadmapPage(school_id=world.school_a.id, page=1).pack() in buttons
+    (page2,) = texts(
+        await harness.click(coordinator, RoadmapPage(school_id=world.school_a.id, page=1).pack())
+    )
+    assert f"<b>{PAGE_SIZE + 1}. </b>" in page2 and "<b>1. </b>" not in page2
+
+    # A curator following one school sees it at once; another school's page is refused.
+    curator = tg.user(world.curator.telegram_id)
+    (seen,) = texts(await harness.send(curator, "/roadmap"))
+    assert "«до 04.10.2022 г.»" in seen
+    refused = await harness.click(curator, RoadmapPage(school_id=world.school_b.id, page=0).pack())
+    assert alerts(refused) == [_("This is not available to you.")]
+
+
+async def test_cli_import_and_reimport(
+    world: World, session_factory, database_url: str, monkeypatch, tmp_path: Path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    args = ["roadmap", "import", "--school", str(world.school_a.id), str(ROADMAP)]
+
+    assert await asyncio.to_thread(main.main, [*args[:-1], "--dry-run", args[-1]]) == 0
+    assert await items_of(session_factory, world.school_a.id) == []
+    assert await asyncio.to_thread(main.main, args) == 0
+    first = [i.id for i in await items_of(session_factory, world.school_a.id)]
+    assert len(first) == EXPECTED["counts"]["roadmap_001.xlsx"]
+    assert await asyncio.to_thread(main.main, args) == 0
+    assert [i.id for i in await items_of(session_factory, world.school_a.id)] == first
+    out = capsys.readouterr().out
+    assert "created 27" in out and "unchanged 27" in out
+
+    missing = ["roadmap", "import", "--school", "999", str(ROADMAP)]
+    assert await asyncio.to_thread(main.main, missing) == 1
+    not_a_table = tmp_path / "notes.pdf"
+    not_a_table.write_bytes(b"%PDF-1.4")
+    bad = ["roadmap", "import", "--school", str(world.school_a.id), str(not_a_table)]
+    assert await asyncio.to_thread(main.main, bad) == 1
+    assert "not_spreadsheet" in capsys.readouterr().err
+
+
+async def test_a_coordinator_demoted_after_the_preview_cannot_import(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    """The role is read from the database on every update, not remembered from the preview."""
+    coordinator = tg.user(world.coordinator.telegram_id)
+    await send_file(harness, coordinator, recorder, ROADMAP.name, ROADMAP.read_bytes())
+    async with session_factory() as session, session.begin():
+        user = await session.get(User, world.coordinator.id)
+        user.role = Role.TEACHER
+    sent = await harness.click(
+        coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
+    )
+    assert alerts(sent) == [_("This is not available for your role. /help lists what you can do.")]
+    assert await items_of(session_factory, world.school_a.id) == []
