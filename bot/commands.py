@@ -31,7 +31,11 @@ def commands_for(role: Role | None) -> list[BotCommand]:
     if role in (Role.CURATOR, Role.MUNICIPAL):
         items += [("review", _("Reports awaiting review")), ("schools", _("My schools"))]
     if role is not None:
-        items += [("whoami", _("Who am I in the bot"))]
+        items += [("roadmap", _("The school's roadmap"))]
+    if role in (Role.COORDINATOR, Role.CURATOR, Role.MUNICIPAL):
+        items += [("mute", _("Turn reminders off")), ("unmute", _("Turn reminders on"))]
+    if role is not None:
+        items += [("status", _("Progress summary")), ("whoami", _("Who am I in the bot"))]
     items += [("help", _("What I can do"))]
     if role is not None:
         items += [("lang", _("Language: Русский / English"))]

@@ -82,3 +82,14 @@ def input_problem(code: str, params: dict[str, object]) -> str:
         return template.format(**params)
     except (KeyError, IndexError):
         return template
+
+
+def level_name(code: str | None) -> str:
+    """Self-diagnosis levels (msh) and risk levels (500+) by their codes in the data files."""
+    names = {
+        "below_basic": _("below basic"),
+        "basic": _("basic"),
+        "medium": _("medium"),
+        "high": _("high"),
+    }
+    return names.get(code or "", code or "—")

@@ -1,8 +1,321 @@
-"""Feature module under construction; its router is already wired."""
+"""/status: a school's progress, a curator's schools as a compact table, a chart to go with it.
+
+Every figure comes from aggregate SQL (models/stats.py); handlers only format and page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, datetime, timedelta
+from html import escape
 
 from aiogram import Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.access import EVERY_ROLE, allow
+from bot.callbacks import StatusPage, StatusSchool
+from bot.config import Settings
+from bot.texts import direction_name, level_name, mark_name, review_state_name
+from exports.charts import Bar, progress_chart
+from models import EvidenceKind, Role, School, User
+from models.stats import (
+    SchoolFigures,
+    direction_progress,
+    latest_reports,
+    overdue_items,
+    school_figures,
+)
+from models.users import school_for, visible_schools_query
+
+logger = logging.getLogger(__name__)
+PAGE = 15
+SILENT_AFTER = timedelta(days=14)
+CHART_LIMIT = 40
+
+
+def _today(settings: Settings) -> date:
+    return datetime.now(settings.tz).date()
+
+
+def _week_start(today: date) -> date:
+    return today - timedelta(days=today.weekday())
+
+
+def _trim(text: str | None, limit: int) -> str:
+    value = " ".join((text or "").split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def needs_attention(figures: SchoolFigures, today: date) -> bool:
+    silent = figures.last_activity is None or today - figures.last_activity >= SILENT_AFTER
+    return figures.overdue > 0 or figures.returned > 0 or silent
+
+
+def attention_order(rows: list[SchoolFigures], today: date) -> list[SchoolFigures]:
+    """«Needs attention» first (overdue, silent for two weeks, returned), most overdue first."""
+    return sorted(
+        rows,
+        key=lambda f: (not needs_attention(f, today), -f.overdue, -f.returned, f.short_name),
+    )
+
+
+def _line(figures: SchoolFigures, today: date) -> str:
+    last = figures.last_activity.strftime("%d.%m") if figures.last_activity else "—"
+    flag = "❗" if needs_attention(figures, today) else ""
+    return _(
+        "{flag}<b>{name}</b>: week {week} / total {total} · ✅{done} ◐{partial} ✖{not_done} · "
+        "roadmap {covered}/{items} · ⚠{overdue} · 🕓{awaiting} · ↩{returned} · {last} · {level}"
+    ).format(
+        flag=flag,
+        name=escape(_trim(figures.short_name, 40)),
+        week=figures.reports_week,
+        total=figures.reports_total,
+        done=figures.done,
+        partial=figures.partial,
+        not_done=figures.not_done,
+        covered=figures.items_covered,
+        items=figures.items_total,
+        overdue=figures.overdue,
+        awaiting=figures.awaiting_review,
+        returned=figures.returned,
+        last=last,
+        level=level_name(figures.latest_level),
+    )
+
+
+def _legend() -> str:
+    return _(
+        "week / total: reports · ✅ done ◐ partly ✖ not done · roadmap: activities with a "
+        "report / all · ⚠ overdue · 🕓 awaiting review · ↩ returned · last activity · level"
+    )
+
+
+def _list_keyboard(
+    page_rows: list[SchoolFigures], *, page: int, total: int
+) -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    for figures in page_rows:
+        builder.button(
+            text=_trim(figures.short_name, 40),
+            callback_data=StatusSchool(school_id=figures.school_id),
+        )
+    sizes = [2] * (len(page_rows) // 2) + ([1] if len(page_rows) % 2 else [])
+    nav = 0
+    if page > 0:
+        builder.button(text="◀", callback_data=StatusPage(page=page - 1))
+        nav += 1
+    if (page + 1) * PAGE < total:
+        builder.button(text="▶", callback_data=StatusPage(page=page + 1))
+        nav += 1
+    if nav:
+        sizes.append(nav)
+    builder.adjust(*sizes)
+    return builder.as_markup()
+
+
+async def _school_detail(
+    session: AsyncSession, school: School, settings: Settings
+) -> tuple[str, list[Bar]]:
+    today = _today(settings)
+    (figures,) = await school_figures(
+        session, [school.id], today=today, week_start=_week_start(today)
+    )
+    progress = await direction_progress(session, school.id, today=today)
+    overdue = await overdue_items(session, school.id, today=today, limit=10)
+    reports = await latest_reports(session, school.id, limit=5)
+    lines = [
+        f"<b>{escape(school.name)}</b>",
+        _line(figures, today),
+        "",
+        _("<b>Progress by direction</b> (done / activities · reports):"),
+    ]
+    bars = []
+    for row in progress:
+        name = direction_name(row.direction) if row.direction else _("no direction")
+        lines.append(f"• {name}: {row.items_done}/{row.items_total} · {row.reports}")
+        if row.items_total:
+            bars.append(Bar(name, row.items_done, row.items_total))
+    if not progress:
+        lines.append(_("no activities or reports yet"))
+    if overdue:
+        lines += ["", _("<b>Overdue</b>:")]
+        for item in overdue:
+            due = item.due_date.strftime("%d.%m.%Y") if item.due_date else "—"
+            number = f"{item.number}. " if item.number else ""
+            lines.append(f"• {escape(number + _trim(item.title, 90))} — {due}")
+        if figures.overdue > len(overdue):
+            lines.append(_("… and {count} more.").format(count=figures.overdue - len(overdue)))
+    if reports:
+        lines += ["", _("<b>Latest reports</b>:")]
+        for report in reports:
+            lines.append(
+                f"• №{report.id} {report.held_on:%d.%m.%Y} {escape(_trim(report.title, 80))} — "
+                f"{mark_name(report.mark.value)}, {review_state_name(report.review_state.value)}"
+            )
+            for evidence in report.evidence[:3]:
+                if evidence.kind == EvidenceKind.LINK and evidence.url:
+                    url = evidence.url
+                    lines.append(
+                        f'   <a href="{escape(url, quote=True)}">{escape(_trim(url, 60))}</a>'
+                    )
+    text = "\n".join(lines)
+    return (text if len(text) <= 4000 else text[:3990] + "…"), bars
+
+
+async def _send_chart(message: Message, bars: list[Bar], title: str) -> None:
+    if not bars:
+        return
+    try:
+        # CPU-bound rendering off the event loop, so other users aren't kept waiting.
+        png = await asyncio.to_thread(
+            progress_chart, bars, title=title, done_label=_("done"), open_label=_("not yet")
+        )
+        await message.answer_photo(BufferedInputFile(png, filename="status.png"))
+    except TelegramAPIError as exc:
+        logger.warning("status chart not sent: %s", type(exc).__name__)
+
+
+async def status_command(
+    message: Message,
+    command: CommandObject,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    query = " ".join((command.args or "").split())
+    if user.role in (Role.TEACHER, Role.COORDINATOR):
+        if user.school_id is None:
+            await message.answer(_("You are not attached to a school. Ask your coordinator."))
+            return
+        school = await school_for(session, user, user.school_id)
+        text, bars = await _school_detail(session, school, settings)
+        await message.answer(text)
+        await _send_chart(message, bars, school.short_name)
+        return
+    if query:
+        matches = await _find_schools(session, user, query)
+        if not matches:
+            await message.answer(
+                _("No school of yours matches «{query}».").format(query=escape(query))
+            )
+            return
+        if len(matches) == 1:
+            text, bars = await _school_detail(session, matches[0], settings)
+            await message.answer(text)
+            await _send_chart(message, bars, matches[0].short_name)
+            return
+        builder = InlineKeyboardBuilder()
+        for school in matches[:20]:
+            builder.button(
+                text=_trim(school.short_name, 40), callback_data=StatusSchool(school_id=school.id)
+            )
+        builder.adjust(1)
+        await message.answer(
+            _("Schools matching «{query}»:").format(query=escape(query)),
+            reply_markup=builder.as_markup(),
+        )
+        return
+    rows = await _ordered_figures(session, user, settings)
+    if not rows:
+        await message.answer(_("No schools yet."))
+        return
+    await message.answer(**_list_page(rows, page=0, settings=settings))
+    bars = [Bar(f.short_name, f.items_covered, f.items_total) for f in rows if f.items_total]
+    await _send_chart(message, bars[:CHART_LIMIT], _("Roadmap coverage by school"))
+
+
+async def _ordered_figures(
+    session: AsyncSession, user: User, settings: Settings
+) -> list[SchoolFigures]:
+    today = _today(settings)
+    rows = await school_figures(
+        session, visible_schools_query(user), today=today, week_start=_week_start(today)
+    )
+    return attention_order(rows, today)
+
+
+def _list_page(rows: list[SchoolFigures], *, page: int, settings: Settings) -> dict[str, object]:
+    today = _today(settings)
+    page = max(0, min(page, (len(rows) - 1) // PAGE))
+    chunk = rows[page * PAGE : (page + 1) * PAGE]
+    attention = sum(needs_attention(f, today) for f in rows)
+    lines = [
+        _("<b>Schools: {count}</b>, need attention: {attention}").format(
+            count=len(rows), attention=attention
+        ),
+        f"<i>{_legend()}</i>",
+        "",
+    ]
+    lines += [_line(f, today) for f in chunk]
+    return {
+        "text": "\n".join(lines),
+        "reply_markup": _list_keyboard(chunk, page=page, total=len(rows)),
+    }
+
+
+async def _find_schools(session: AsyncSession, user: User, query: str) -> list[School]:
+    """Schools of this user whose name contains every word; folded in Python for Cyrillic."""
+    words = [w for w in query.casefold().split() if w]
+    rows = await session.execute(
+        visible_schools_query(user).with_only_columns(School.id, School.name, School.short_name)
+    )
+    ids = [
+        school_id
+        for school_id, name, short in rows
+        if all(w in f"{name} {short}".casefold() for w in words)
+    ]
+    if not ids:
+        return []
+    schools = await session.scalars(
+        select(School).where(School.id.in_(ids[:50])).order_by(School.short_name)
+    )
+    return list(schools.all())
+
+
+async def status_page(
+    query: CallbackQuery,
+    callback_data: StatusPage,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    rows = await _ordered_figures(session, user, settings)
+    await query.answer()
+    if rows and isinstance(query.message, Message):
+        await query.message.edit_text(
+            **_list_page(rows, page=callback_data.page, settings=settings)
+        )
+
+
+async def status_school(
+    query: CallbackQuery,
+    callback_data: StatusSchool,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    # The id came from a button: school_for re-checks it against this user's schools.
+    school = await school_for(session, user, callback_data.school_id)
+    text, bars = await _school_detail(session, school, settings)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(text)
+        await _send_chart(query.message, bars, school.short_name)
 
 
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    return Router(name=__name__)
+    router = Router(name=__name__)
+    everyone = allow(EVERY_ROLE)
+    oversight = allow(Role.CURATOR, Role.MUNICIPAL)
+    router.message.register(status_command, Command("status"), flags=everyone)
+    router.callback_query.register(status_page, StatusPage.filter(), flags=oversight)
+    router.callback_query.register(status_school, StatusSchool.filter(), flags=oversight)
+    return router

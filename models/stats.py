@@ -8,7 +8,8 @@ Definitions shared by the bot and the export:
 * An item counts only while it is not archived. It is *covered* when it has any report, *done*
   when it has a report marked done (whatever the review state), and *overdue* when its due date
   is before today and it is not done.
-* The latest self-diagnosis level is that of the run completed last, of any questionnaire.
+* The latest self-diagnosis level is that of the run completed last of a questionnaire of kind
+  «levels» (Школа Минпросвещения); risk profiles have risk levels, not a «уровень».
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models.entities import ActivityReport, DiagnosticRun, RoadmapItem, School
+from models.entities import ActivityReport, DiagnosticRun, Questionnaire, RoadmapItem, School
 from models.enums import Direction, Mark, ReviewState, RunStatus
 
 # A list of school ids, or a select of schools such as models.users.visible_schools_query(user).
@@ -151,7 +152,13 @@ def school_figures_query(
             )
             .label("run_rank"),
         )
-        .where(school_filter(run.school_id, schools), run.status == RunStatus.COMPLETED)
+        # The level is the self-diagnosis «уровень»; a 500+ risk profile has risk levels instead.
+        .join(Questionnaire, Questionnaire.id == run.questionnaire_id)
+        .where(
+            school_filter(run.school_id, schools),
+            run.status == RunStatus.COMPLETED,
+            Questionnaire.kind == "levels",
+        )
         .cte("school_runs")
     )
 

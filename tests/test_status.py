@@ -1,0 +1,207 @@
+"""/status: hand-counted figures, curators see only their schools, attention first, a PNG chart."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, SendMessage, SendPhoto
+from aiogram.utils.i18n import gettext as _
+
+from bot.callbacks import StatusPage, StatusSchool
+from handlers.status import attention_order
+from models import ActivityReport, Mark, Municipality, ReviewState, RoadmapItem, School
+from models.stats import SchoolFigures
+from tests.conftest import Harness, World
+
+TODAY = datetime.now(ZoneInfo("Europe/Moscow")).date()
+
+
+def texts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, SendMessage)]
+
+
+@pytest.fixture
+async def data(session_factory, world: World) -> None:
+    """School A: 3 items (1 done, 1 overdue without report, 1 with a partial report), 3 reports."""
+    async with session_factory() as session, session.begin():
+        done_item = RoadmapItem(
+            school_id=world.school_a.id,
+            number="1",
+            title="Урок цифры",
+            direction="knowledge",
+            due_date=TODAY - timedelta(days=3),
+            position=1,
+        )
+        overdue = RoadmapItem(
+            school_id=world.school_a.id,
+            number="2",
+            title="Семинар для родителей",
+            direction="upbringing",
+            due_date=TODAY - timedelta(days=10),
+            position=2,
+        )
+        partial = RoadmapItem(
+            school_id=world.school_a.id,
+            number="3",
+            title="Смена",
+            direction="career",
+            due_date=TODAY + timedelta(days=10),
+            position=3,
+        )
+        session.add_all([done_item, overdue, partial])
+        await session.flush()
+        session.add_all(
+            [
+                ActivityReport(
+                    school_id=world.school_a.id,
+                    author_id=world.teacher.id,
+                    roadmap_item_id=done_item.id,
+                    direction="knowledge",
+                    title="Урок цифры",
+                    held_on=TODAY,
+                    mark=Mark.DONE,
+                    review_state=ReviewState.CONFIRMED,
+                ),
+                ActivityReport(
+                    school_id=world.school_a.id,
+                    author_id=world.teacher.id,
+                    roadmap_item_id=partial.id,
+                    direction="career",
+                    title="Смена",
+                    held_on=TODAY - timedelta(days=40),
+                    mark=Mark.PARTIAL,
+                    review_state=ReviewState.RETURNED,
+                    review_comment="фото",
+                ),
+                ActivityReport(
+                    school_id=world.school_a.id,
+                    author_id=world.teacher.id,
+                    title="Концерт",
+                    direction="creativity",
+                    held_on=TODAY - timedelta(days=1),
+                    mark=Mark.NOT_DONE,
+                ),
+                ActivityReport(
+                    school_id=world.school_b.id,
+                    author_id=world.teacher_b.id,
+                    title="Чужое",
+                    held_on=TODAY,
+                    mark=Mark.DONE,
+                ),
+            ]
+        )
+
+
+async def test_curator_table_has_the_hand_counted_figures(
+    harness: Harness, world: World, data, tg, i18n_ru
+):
+    requests = await harness.send(tg.user(world.curator.telegram_id), "/status")
+    (text,) = texts(requests)
+    assert "СОШ №2" in text and "СОШ №5" not in text
+    reports_week = (
+        2 if TODAY.weekday() >= 1 else 1
+    )  # «Концерт» was yesterday: same week unless Monday
+    expected = _(
+        "{flag}<b>{name}</b>: week {week} / total {total} · ✅{done} ◐{partial} ✖{not_done} · "
+        "roadmap {covered}/{items} · ⚠{overdue} · 🕓{awaiting} · ↩{returned} · {last} · {level}"
+    ).format(
+        flag="❗",
+        name="СОШ №2",
+        week=reports_week,
+        total=3,
+        done=1,
+        partial=1,
+        not_done=1,
+        covered=2,
+        items=3,
+        overdue=1,
+        awaiting=1,
+        returned=1,
+        last=TODAY.strftime("%d.%m"),
+        level="—",
+    )
+    assert expected in text
+    buttons = [b.callback_data for row in requests[0].reply_markup.inline_keyboard for b in row]
+    assert buttons == [StatusSchool(school_id=world.school_a.id).pack()]
+    (photo,) = [r for r in requests if isinstance(r, SendPhoto)]
+    png = photo.photo.data
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(png) < 500_000
+
+
+async def test_school_detail_and_forged_school(harness: Harness, world: World, data, tg, i18n_ru):
+    curator = tg.user(world.curator.telegram_id)
+    requests = await harness.click(curator, StatusSchool(school_id=world.school_a.id).pack())
+    (text,) = texts(requests)
+    assert "Семинар для родителей" in text  # the overdue item
+    assert "Урок цифры" in text and "Концерт" in text
+    assert any(isinstance(r, SendPhoto) for r in requests)
+
+    requests = await harness.click(curator, StatusSchool(school_id=world.school_b.id).pack())
+    assert [r.text for r in requests if isinstance(r, AnswerCallbackQuery)] == [
+        _("This is not available to you.")
+    ]
+    assert texts(requests) == []
+    (text,) = texts(await harness.send(curator, "/status СОШ №5"))
+    assert text == _("No school of yours matches «{query}».").format(query="СОШ №5")
+
+
+async def test_staff_see_their_own_school(harness: Harness, world: World, data, tg):
+    (text,) = texts(await harness.send(tg.user(world.teacher_b.telegram_id), "/status"))
+    assert "СОШ №5" in text and "Урок цифры" not in text
+    (text,) = texts(await harness.send(tg.user(world.coordinator.telegram_id), "/status"))
+    assert "Семинар для родителей" in text
+
+
+async def test_status_by_part_of_the_name(harness: Harness, world: World, data, tg):
+    (text,) = texts(await harness.send(tg.user(world.municipal.telegram_id), "/status сош №5"))
+    assert text.startswith("<b>МБОУ «СОШ №5»</b>")
+
+
+async def test_municipal_list_puts_attention_first_and_pages(
+    harness: Harness, world: World, data, tg, session_factory, i18n_ru
+):
+    async with session_factory() as session, session.begin():
+        for i in range(20):
+            school = School(
+                municipality_id=world.municipality.id,
+                name=f"Школа {i:02}",
+                short_name=f"Школа {i:02}",
+            )
+            session.add(school)
+            await session.flush()
+            session.add(
+                ActivityReport(school_id=school.id, title="Урок", held_on=TODAY, mark=Mark.DONE)
+            )
+        other = Municipality(name="Другой МО")
+        session.add(other)
+        await session.flush()
+        session.add(School(municipality_id=other.id, name="Чужая школа", short_name="Чужая"))
+    municipal = tg.user(world.municipal.telegram_id)
+    (text,) = texts(await harness.send(municipal, "/status"))
+    lines = [line for line in text.splitlines() if "</b>: " in line]
+    assert lines[0].startswith("❗<b>СОШ №2</b>")  # overdue and returned
+    assert not any(line.startswith("❗") for line in lines[1:])  # the others reported today
+    assert "Чужая" not in text
+    assert len(lines) == 15
+    requests = await harness.click(municipal, StatusPage(page=1).pack())
+    second = next(r.text for r in requests if getattr(r, "text", None) and "</b>: " in r.text)
+    assert len([line for line in second.splitlines() if "</b>: " in line]) == 7
+
+
+def test_attention_order_is_overdue_silent_returned_first() -> None:
+    def figures(name: str, *, overdue=0, returned=0, last: date | None = TODAY) -> SchoolFigures:
+        return SchoolFigures(
+            1, name, name, 0, 0, 0, 0, 0, 0, 0, overdue, 0, returned, last, None, None
+        )
+
+    rows = [
+        figures("А ок"),
+        figures("Б тихая", last=TODAY - timedelta(days=15)),
+        figures("В просрочка", overdue=2),
+        figures("Г на доработке", returned=1),
+        figures("Д никогда", last=None),
+    ]
+    ordered = [f.name for f in attention_order(rows, TODAY)]
+    assert ordered == ["В просрочка", "Г на доработке", "Б тихая", "Д никогда", "А ок"]
