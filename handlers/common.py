@@ -26,7 +26,7 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     had_form = await state.get_state() is not None
     await state.clear()
     text = (
-        _("Cancelled. Nothing was saved from that form.")
+        _("The form is closed. An unsent report draft is discarded; saved answers stay.")
         if had_form
         else _("There is nothing to cancel.")
     )
@@ -37,7 +37,9 @@ async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
     if query.message is not None and hasattr(query.message, "edit_text"):
-        await query.message.edit_text(_("Cancelled. Nothing was saved from that form."))
+        await query.message.edit_text(
+            _("The form is closed. An unsent report draft is discarded; saved answers stay.")
+        )
 
 
 async def help_command(message: Message, user: User | None) -> None:
