@@ -58,7 +58,7 @@ def create_dispatcher(
         ThrottlingMiddleware(settings.throttle_rate, settings.throttle_burst)
     )
     dp.update.outer_middleware(DbSessionMiddleware(session_factory))
-    dp.update.outer_middleware(UserMiddleware())
+    dp.update.outer_middleware(UserMiddleware(session_factory))
     locale_middleware = UserLocaleMiddleware(i18n)
     dp.update.outer_middleware(locale_middleware)
     # Error handlers run outside the update chain; they need the user's language too.

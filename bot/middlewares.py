@@ -51,14 +51,25 @@ class DbSessionMiddleware(BaseMiddleware):
 
 
 class UserMiddleware(BaseMiddleware):
-    """Puts the registered User (or None for a stranger) into the handler data; no upsert."""
+    """Puts the registered User (or None for a stranger) into the handler data; no upsert.
+
+    The lookup runs in its own short transaction and the row is then attached to the update's
+    session without a query: the update's transaction (on SQLite, the write lock) starts only
+    when the handler itself touches the database, not before it downloads or renders anything.
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self.session_factory = session_factory
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: TgUser | None = data.get("event_from_user")
         user: User | None = None
         if tg_user is not None and not tg_user.is_bot:
-            user = await get_by_telegram_id(data["session"], tg_user.id)
-            if user is not None and not user.is_active:
+            async with self.session_factory() as lookup:
+                user = await get_by_telegram_id(lookup, tg_user.id)
+            if user is not None and user.is_active:
+                user = await data["session"].merge(user, load=False)
+            else:
                 user = None
         data["user"] = user
         return await handler(event, data)

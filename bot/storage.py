@@ -40,9 +40,12 @@ class DatabaseStorage(BaseStorage):
         return self._key_builder.build(key)
 
     @asynccontextmanager
-    async def _session(self) -> AsyncIterator[AsyncSession]:
+    async def _session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
         session = current_session.get()
-        if session is not None:
+        # A read before the handler has begun its transaction needs no lock of the update's:
+        # it runs in a short transaction of its own. Once the handler's transaction is open
+        # (it wrote, or read its own rows), reads go through it and see its own writes.
+        if session is not None and (write or session.in_transaction()):
             yield session
             return
         async with self._session_factory() as own, own.begin():
@@ -70,7 +73,7 @@ class DatabaseStorage(BaseStorage):
                 await session.execute(delete(FsmRecord).where(FsmRecord.key == record_key))
 
     async def _get(self, key: StorageKey) -> FsmRecord | None:
-        async with self._session() as session:
+        async with self._session(write=False) as session:
             return await session.scalar(
                 select(FsmRecord)
                 .where(FsmRecord.key == self._key(key))
