@@ -22,7 +22,7 @@ from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from bot.outbox import OUTBOX_SECONDS, Outbox
 from bot.scheduler import Scheduler
-from handlers import roadmap
+from handlers import review, roadmap
 from models import Role
 from models.users import ensure_admins
 
@@ -70,6 +70,7 @@ async def run_polling(settings: Settings) -> None:
             logger.warning("could not set the commands menu: %s", type(exc).__name__)
         outbox = Outbox(bot, i18n)
         roadmap.setup_reminders(scheduler, outbox, settings)
+        review.setup_digests(scheduler, outbox, settings)
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
         await scheduler.start()
         logger.info("starting long polling as @%s", me.username)

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     # Deadline reminders: how many days ahead, and the local hour from which digests go out.
     reminder_days_before: int = Field(default=3, ge=0, le=30)
     reminder_hour: int = Field(default=9, ge=0, le=20)
+    # Curators' digest of new reports: at most one message per this many minutes.
+    digest_minutes: int = Field(default=60, ge=5, le=24 * 60)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -90,7 +90,7 @@ async def _announced(
     return seen
 
 
-async def _insert(
+async def enqueue(
     session: AsyncSession,
     *,
     user_id: int,
@@ -153,7 +153,7 @@ async def _digests(
         if not schools:
             continue
         payload["school_ids"] = sorted(schools)
-        added += await _insert(
+        added += await enqueue(
             session,
             user_id=user_id,
             kind=kind,
@@ -193,7 +193,7 @@ async def build_reminders(
         iso = today.isocalendar()
         week = f"{iso.year}-W{iso.week:02d}"
         for user_id, school_id in await silent_schools(session, since=since_utc):
-            added[WEEKLY] += await _insert(
+            added[WEEKLY] += await enqueue(
                 session,
                 user_id=user_id,
                 kind=WEEKLY,
