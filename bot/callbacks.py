@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Ids and page numbers in buttons: never negative, and small enough for a 64-bit column, so a
+# forged «st:999…9» fails the filter (a polite «button no longer active») instead of the query.
+Id = Annotated[int, Field(ge=0, le=2**53)]
 
 
 class Cancel(CallbackData, prefix="x"):
@@ -18,7 +25,7 @@ class ProjectChoice(CallbackData, prefix="prj"):
 
 
 class MunicipalityPick(CallbackData, prefix="mun"):
-    municipality_id: int
+    municipality_id: Id
 
 
 class InviteRole(CallbackData, prefix="ir"):
@@ -26,7 +33,7 @@ class InviteRole(CallbackData, prefix="ir"):
 
 
 class InviteSchool(CallbackData, prefix="isc"):
-    school_id: int
+    school_id: Id
 
 
 class InviteDone(CallbackData, prefix="idn"):
@@ -37,11 +44,11 @@ class SchoolsPage(CallbackData, prefix="spg"):
     """Paging of a school list; `purpose` says which list (invite picker, /schools)."""
 
     purpose: str
-    page: int
+    page: Id
 
 
 class InviteForSchool(CallbackData, prefix="inv1"):
-    school_id: int
+    school_id: Id
 
 
 # --- reporting (/report, /my, /evidence) ---------------------------------------------------
@@ -50,11 +57,11 @@ class InviteForSchool(CallbackData, prefix="inv1"):
 class ReportItem(CallbackData, prefix="ri"):
     """A roadmap item chosen for the report; 0 means «Другое мероприятие»."""
 
-    item_id: int
+    item_id: Id
 
 
 class ReportPage(CallbackData, prefix="rp"):
-    page: int
+    page: Id
 
 
 class ReportDirection(CallbackData, prefix="rd"):
@@ -62,7 +69,7 @@ class ReportDirection(CallbackData, prefix="rd"):
 
 
 class ReportDate(CallbackData, prefix="rdt"):
-    days_ago: int
+    days_ago: Id
 
 
 class ReportMark(CallbackData, prefix="rm"):
@@ -83,26 +90,26 @@ class MyReport(CallbackData, prefix="rmy"):
     """/my actions on one report: edit, delete, delete_yes, evidence."""
 
     action: str
-    report_id: int
+    report_id: Id
 
 
 class MyPage(CallbackData, prefix="rmp"):
-    page: int
+    page: Id
 
 
 # --- self-diagnosis (handlers/diagnostics.py) ------------------------------------------------
 
 
 class DiagStart(CallbackData, prefix="dq"):
-    questionnaire_id: int
+    questionnaire_id: Id
 
 
 class DiagContinue(CallbackData, prefix="dc"):
-    run_id: int
+    run_id: Id
 
 
 class DiagRestart(CallbackData, prefix="dn"):
-    run_id: int
+    run_id: Id
 
 
 class DiagOther(CallbackData, prefix="do"):
@@ -110,66 +117,66 @@ class DiagOther(CallbackData, prefix="do"):
 
 
 class DiagLevel(CallbackData, prefix="dl"):
-    run_id: int
-    index: int
+    run_id: Id
+    index: Id
 
 
 class DiagLevelsDone(CallbackData, prefix="dld"):
-    run_id: int
+    run_id: Id
 
 
 class DiagOvz(CallbackData, prefix="dz"):
-    run_id: int
-    value: int
+    run_id: Id
+    value: Id
 
 
 class DiagProfileBack(CallbackData, prefix="dpb"):
-    run_id: int
+    run_id: Id
 
 
 class DiagAnswer(CallbackData, prefix="da"):
-    run_id: int
-    question_id: int
-    option: int
+    run_id: Id
+    question_id: Id
+    option: Id
 
 
 class DiagUnknown(CallbackData, prefix="du"):
-    run_id: int
-    question_id: int
+    run_id: Id
+    question_id: Id
 
 
 class DiagHint(CallbackData, prefix="dh"):
-    run_id: int
-    question_id: int
+    run_id: Id
+    question_id: Id
 
 
 class DiagBack(CallbackData, prefix="db"):
-    run_id: int
-    question_id: int
+    run_id: Id
+    question_id: Id
 
 
 class DiagPause(CallbackData, prefix="dp"):
-    run_id: int
+    run_id: Id
 
 
 class DiagView(CallbackData, prefix="dv"):
-    run_id: int
+    run_id: Id
 
 
 class DiagSchool(CallbackData, prefix="ds"):
-    school_id: int
+    school_id: Id
 
 
 class DiagSchoolsPage(CallbackData, prefix="dsp"):
-    page: int
+    page: Id
 
 
 class DiagToRoadmap(CallbackData, prefix="dm"):
     """A deficit of a completed run by its place in the stored result."""
 
-    run_id: int
-    direction: int
-    item: int
+    run_id: Id
+    direction: Id
+    item: Id
 
 
 class DiagImport(CallbackData, prefix="di"):
@@ -183,11 +190,11 @@ class ReviewAction(CallbackData, prefix="va"):
     """confirm | return | files, on one report."""
 
     action: str
-    report_id: int
+    report_id: Id
 
 
 class ReviewSkip(CallbackData, prefix="vs"):
-    offset: int
+    offset: Id
 
 
 # --- roadmap import, /roadmap and reminders (handlers/roadmap.py) ----------------------------
@@ -196,12 +203,12 @@ class ReviewSkip(CallbackData, prefix="vs"):
 class RoadmapImportConfirm(CallbackData, prefix="mri"):
     """«Импортировать» under a preview; the school is re-checked, the file re-read from FSM."""
 
-    school_id: int
+    school_id: Id
 
 
 class RoadmapPage(CallbackData, prefix="mrp"):
-    school_id: int
-    page: int
+    school_id: Id
+    page: Id
 
 
 class ReminderReport(CallbackData, prefix="mrr"):
@@ -218,8 +225,8 @@ class ReminderMute(CallbackData, prefix="mmu"):
 
 
 class StatusSchool(CallbackData, prefix="st"):
-    school_id: int
+    school_id: Id
 
 
 class StatusPage(CallbackData, prefix="stp"):
-    page: int
+    page: Id

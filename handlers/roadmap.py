@@ -312,7 +312,6 @@ async def roadmap_document(
         return
     if user.school_id is None:
         raise AccessDenied("no_school")
-    school = await school_for(session, user, user.school_id)
     filename = document.file_name or "roadmap"
     size = document.file_size or 0
     if size > min(MAX_FILE_BYTES, TELEGRAM_DOWNLOAD_LIMIT):
@@ -340,6 +339,8 @@ async def roadmap_document(
         logger.info("roadmap file refused: %s %s", error.code, error.params)
         await message.answer(import_error_text(error))
         return
+    # Only now touch the database: downloading and parsing must not hold SQLite's write lock.
+    school = await school_for(session, user, user.school_id)
     plan = await plan_import(session, school.id, parsed.items)
     await state.set_state(RoadmapImport.confirm)
     # Only what finds the file again: FSM data is a JSON row, the items are read anew on confirm.

@@ -387,7 +387,7 @@ async def test_forged_callback_data_is_refused_and_changes_nothing(
         (DiagAnswer(run_id=run.id, question_id=later, option=0), moved_on),
         (DiagHint(run_id=run.id, question_id=later), moved_on),
         (DiagAnswer(run_id=run.id, question_id=current, option=99), inactive),
-        (DiagAnswer(run_id=run.id, question_id=current, option=-1), inactive),
+        (f"da:{run.id}:{current}:-1", inactive),  # can't be built: forged by hand
         (DiagAnswer(run_id=99_999, question_id=current, option=0),
          _("This item no longer exists or is not available to you.")),
         (DiagAnswer(run_id=foreign_id, question_id=current, option=0),
@@ -398,7 +398,7 @@ async def test_forged_callback_data_is_refused_and_changes_nothing(
         (DiagView(run_id=foreign_id), _("This is not available to you.")),
     ]  # fmt: skip
     for data, expected in cases:
-        sent = await harness.click(coordinator, data.pack())
+        sent = await harness.click(coordinator, data if isinstance(data, str) else data.pack())
         (alert,) = alerts(sent)
         assert texts(sent) == [], data
         assert alert == expected, data
