@@ -702,47 +702,36 @@ async def date_button(
     await _screen(ReportForm.summary, query, state, session, settings, draft)
 
 
-async def date_typed(
+def _set_date(draft: Draft, text: str, settings: Settings) -> None:
+    draft.held_on = parse_held_on(text, today=_today(settings)).isoformat()
+
+
+def _set_participants(draft: Draft, text: str, settings: Settings) -> None:
+    draft.participants_count, draft.participants_category = parse_participants(text)
+
+
+def _set_organizer(draft: Draft, text: str, settings: Settings) -> None:
+    text = text.strip()
+    draft.organizer = None if text in {"-", "—"} else clean_text(text, limit=MAX_SHORT_TEXT)
+
+
+# The card's fields typed from «Изменить»: each parses the text into the draft or raises.
+TYPED_FIELDS = {
+    ReportForm.edit_date.state: _set_date,
+    ReportForm.edit_participants.state: _set_participants,
+    ReportForm.edit_organizer.state: _set_organizer,
+}
+
+
+async def field_typed(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings
 ) -> None:
     draft = await _require_draft(message, state)
     if draft is None:
         return
+    apply = TYPED_FIELDS[await state.get_state() or ""]
     try:
-        draft.held_on = parse_held_on(message.text or "", today=_today(settings)).isoformat()
-    except InvalidInput as error:
-        await message.answer(_hint(error))
-        return
-    await _save(state, draft)
-    await _screen(ReportForm.summary, message, state, session, settings, draft)
-
-
-async def participants_typed(
-    message: Message, state: FSMContext, session: AsyncSession, settings: Settings
-) -> None:
-    draft = await _require_draft(message, state)
-    if draft is None:
-        return
-    try:
-        draft.participants_count, draft.participants_category = parse_participants(
-            message.text or ""
-        )
-    except InvalidInput as error:
-        await message.answer(_hint(error))
-        return
-    await _save(state, draft)
-    await _screen(ReportForm.summary, message, state, session, settings, draft)
-
-
-async def organizer_typed(
-    message: Message, state: FSMContext, session: AsyncSession, settings: Settings
-) -> None:
-    draft = await _require_draft(message, state)
-    if draft is None:
-        return
-    text = (message.text or "").strip()
-    try:
-        draft.organizer = None if text in {"-", "—"} else clean_text(text, limit=MAX_SHORT_TEXT)
+        apply(draft, message.text or "", settings)
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
@@ -1093,15 +1082,13 @@ def create_router() -> Router:
         flags=STAFF,
     )
     c(date_button, ReportForm.edit_date, ReportDate.filter(), flags=STAFF)
-    r(date_typed, ReportForm.edit_date, F.text, flags=STAFF)
-    r(participants_typed, ReportForm.edit_participants, F.text, flags=STAFF)
+    r(field_typed, StateFilter(*TYPED_FIELDS), F.text, flags=STAFF)
     c(
         default_value,
         ReportForm.edit_participants,
         ReportNav.filter(F.action == "no_participants"),
         flags=STAFF,
     )
-    r(organizer_typed, ReportForm.edit_organizer, F.text, flags=STAFF)
     c(
         default_value,
         ReportForm.edit_organizer,
