@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
@@ -69,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="show what would change and change nothing"
     )
     roadmap_import.add_argument("file", help="the roadmap file (.xlsx or .csv)")
+
+    export = commands.add_parser(
+        "export", help="write the XLSX export of a period to a file (no Telegram needed)"
+    )
+    export.add_argument(
+        "--from",
+        dest="start",
+        metavar="DATE",
+        help="first day, YYYY-MM-DD or DD.MM.YYYY (default: Monday of the last full week)",
+    )
+    export.add_argument(
+        "--to", dest="end", metavar="DATE", help="last day (default: Sunday of that week)"
+    )
+    export.add_argument("--out", metavar="FILE", help="the .xlsx to write (default: a dated name)")
+    export.add_argument(
+        "--school", type=int, action="append", default=[], help="school id (repeat; default: all)"
+    )
 
     i18n = commands.add_parser("i18n", help="translations")
     i18n_commands = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
@@ -284,6 +301,105 @@ async def _roadmap_import(
         await engine.dispose()
 
 
+# The CLI reports progress every this many rows (the export calls back every thousand).
+EXPORT_PROGRESS_ROWS = 5_000
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace, today: date | None = None) -> int:
+    from pathlib import Path
+
+    from exports.schedule import PeriodError, check_period, format_period, parse_date
+    from exports.xlsx import export_filename, last_full_week
+
+    today = today or datetime.now(settings.tz).date()
+    if (args.start is None) != (args.end is None):
+        print(
+            "export: give both --from and --to, or neither for the last full week", file=sys.stderr
+        )
+        return 2
+    try:
+        if args.start is None:
+            start, end = last_full_week(today)
+        else:
+            start, end = check_period(parse_date(args.start), parse_date(args.end), max_days=None)
+    except PeriodError as error:
+        problem = (
+            f"--from is after --to ({error.value})"
+            if error.code == "order"
+            else f"not a date: {error.value!r} (expected YYYY-MM-DD or DD.MM.YYYY)"
+        )
+        print(f"export: {problem}", file=sys.stderr)
+        return 2
+    out = Path(args.out or export_filename(start, end))
+    print(f"exporting {format_period(start, end)} to {out}", file=sys.stderr)
+    return asyncio.run(_export(settings, args.school, start, end, out, today))
+
+
+def _export_progress(rows: int) -> None:
+    if rows and rows % EXPORT_PROGRESS_ROWS == 0:
+        print(f"… {rows} rows", file=sys.stderr)
+
+
+async def _export(
+    settings: Settings, school_ids: list[int], start: date, end: date, out: Any, today: date
+) -> int:
+    import os
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.db import create_engine, create_session_factory
+    from exports.xlsx import build_export
+    from models import School
+    from models.export_runs import region_schools_query
+
+    # A read-only engine: on SQLite a minutes-long export never blocks the running bot.
+    engine = create_engine(settings.database_url, read_only=True)
+    # Written beside the target and renamed when complete: no half-written workbook remains.
+    partial = out.with_name(f".{out.name}.{os.getpid()}.part")
+    try:
+        async with create_session_factory(engine)() as session:
+            schools: Any = region_schools_query()
+            if school_ids:
+                found = set(
+                    await session.scalars(select(School.id).where(School.id.in_(school_ids)))
+                )
+                missing = sorted(set(school_ids) - found)
+                if missing:
+                    listed = ", ".join(map(str, missing))
+                    print(f"not exported: no school with id {listed}", file=sys.stderr)
+                    return 1
+                schools = sorted(found)
+            # Opened first, so an unwritable path fails before minutes of work, not after.
+            with partial.open("wb") as handle:
+                summary = await build_export(
+                    session,
+                    schools=schools,
+                    start=start,
+                    end=end,
+                    tz=settings.tz,
+                    out=handle,
+                    progress=_export_progress,
+                    today=today,
+                )
+        partial.replace(out)
+    except OSError as error:
+        print(f"not exported: cannot write {out}: {error.strerror}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as error:
+        print(
+            f"not exported: database error ({type(error).__name__}); "
+            "is it migrated? (python main.py db upgrade)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        partial.unlink(missing_ok=True)
+        await engine.dispose()
+    print(f"{out}: {summary.schools} schools, {summary.reports} reports")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "i18n":
@@ -307,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_invite(settings, args))
         if args.command == "roadmap":
             return cmd_roadmap_import(settings, args)
+        if args.command == "export":
+            return cmd_export(settings, args)
         if args.command == "backup":
             return cmd_backup(settings, args.file)
     except ConfigError as error:

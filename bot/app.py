@@ -15,6 +15,7 @@ from aiogram.exceptions import (
 from aiogram.types import User as TgUser
 from aiogram.utils.backoff import Backoff, BackoffConfig
 
+from bot import weekly_export
 from bot.commands import set_default_commands, set_user_commands
 from bot.config import ConfigError, Settings
 from bot.db import create_engine, create_session_factory
@@ -72,6 +73,7 @@ async def run_polling(settings: Settings) -> None:
         roadmap.setup_reminders(scheduler, outbox, settings)
         review.setup_digests(scheduler, outbox, settings)
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
+        weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])
         await scheduler.start()
         logger.info("starting long polling as @%s", me.username)
         await dp.start_polling(

@@ -29,7 +29,11 @@ def commands_for(role: Role | None) -> list[BotCommand]:
     if role in (Role.COORDINATOR, Role.CURATOR, Role.MUNICIPAL):
         items += [("diagnostics", _("Self-diagnosis"))]
     if role in (Role.CURATOR, Role.MUNICIPAL):
-        items += [("review", _("Reports awaiting review")), ("schools", _("My schools"))]
+        items += [
+            ("review", _("Reports awaiting review")),
+            ("export", _("XLSX export for a period")),
+            ("schools", _("My schools")),
+        ]
     if role is not None:
         items += [("roadmap", _("The school's roadmap"))]
     if role in (Role.COORDINATOR, Role.CURATOR, Role.MUNICIPAL):

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from exports.schedule import parse_schedule
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'bot.sqlite3'}"
 SUPPORTED_LOCALES = ("ru", "en")
@@ -110,6 +112,21 @@ class Settings(BaseSettings):
     reminder_hour: int = Field(default=9, ge=0, le=20)
     # Curators' digest of new reports: at most one message per this many minutes.
     digest_minutes: int = Field(default=60, ge=5, le=24 * 60)
+
+    # The weekly XLSX export: the coordination group's chat (none: no weekly export) and when
+    # the previous week is posted, as «mon 09:00» in TIMEZONE.
+    export_chat_id: int | None = None
+    export_schedule: str = "mon 09:00"
+
+    @field_validator("export_chat_id", mode="before")
+    @classmethod
+    def _blank_chat_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("export_schedule")
+    @classmethod
+    def _check_export_schedule(cls, value: str) -> str:
+        return str(parse_schedule(value))
 
 
 def load_settings(**overrides: object) -> Settings:

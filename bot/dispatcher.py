@@ -12,8 +12,10 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
+from bot.db import create_engine, create_session_factory
 from bot.middlewares import (
     AccessMiddleware,
     DbSessionMiddleware,
@@ -45,13 +47,20 @@ def create_dispatcher(
     *,
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
+    read_session_factory: async_sessionmaker[AsyncSession] | None = None,
 ) -> Dispatcher:
+    if read_session_factory is None:
+        # Long readers (exports) get read-only sessions; no pool, so nothing is left to dispose.
+        read_session_factory = create_session_factory(
+            create_engine(settings.database_url, read_only=True, poolclass=NullPool)
+        )
     dp = Dispatcher(
         storage=storage or DatabaseStorage(session_factory),
         # One update per user at a time: a double tap on «Отправить» is handled in sequence.
         events_isolation=events_isolation or SimpleEventIsolation(),
         settings=settings,
         session_factory=session_factory,
+        read_session_factory=read_session_factory,
         i18n=i18n,
     )
     dp.update.outer_middleware(
