@@ -116,3 +116,16 @@ async def test_a_failure_while_telling_the_user_does_not_crash(
         harness.recorder.add_error(500, "Internal Server Error")
     requests = await harness.send(tg.user(world.teacher.telegram_id), "/whoami")
     assert len(requests) == 6
+
+
+async def test_a_file_too_large_is_not_sent_again(harness: Harness, world: World, tg, slept):
+    from aiogram.methods import SendDocument
+    from aiogram.types import BufferedInputFile
+
+    harness.recorder.add_error(413, "Request Entity Too Large")
+    with pytest.raises(Exception, match="Too Large"):
+        await harness.bot.send_document(
+            world.curator.telegram_id, BufferedInputFile(b"x", "a.xlsx")
+        )
+    assert [type(r) for r in harness.recorder.drain()] == [SendDocument]
+    assert slept == []
