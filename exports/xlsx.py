@@ -18,6 +18,7 @@ Choices a reader of the file may ask about:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
@@ -118,7 +119,10 @@ _HEADER_STYLE: Final = "export-header"
 _TEXT_STYLE: Final = "export-text"
 _WRAP_STYLE: Final = "export-wrap"
 _DATE_STYLE: Final = "export-date"
+_LINK_STYLE: Final = "export-link"
 _WRAP: Final = Alignment(wrap_text=True, vertical="top")
+# Points per header line: LibreOffice keeps a header row one line high unless told otherwise.
+_LINE_HEIGHT: Final = 15.0
 
 
 def _named_styles() -> list[NamedStyle]:
@@ -128,7 +132,21 @@ def _named_styles() -> list[NamedStyle]:
         NamedStyle(_TEXT_STYLE, alignment=top),
         NamedStyle(_WRAP_STYLE, alignment=_WRAP),
         NamedStyle(_DATE_STYLE, alignment=top, number_format=DATE_FORMAT),
+        # The look of the built-in «Hyperlink» style, but wrapped like the other text cells.
+        NamedStyle(_LINK_STYLE, font=Font(color="0563C1", underline="single"), alignment=_WRAP),
     ]
+
+
+def _header_layout(columns: Sequence[_Column]) -> tuple[list[float], float]:
+    """Widths that fit each header's longest word, and the header row's height in points."""
+    widths, lines = [], 1
+    for column in columns:
+        longest = max((len(word) for word in column.title.split()), default=1)
+        # Bold Cyrillic is wider than a width unit per letter; keep a word whole on its line.
+        width = max(column.width, longest * 1.2 + 2)
+        widths.append(width)
+        lines = max(lines, math.ceil(len(column.title) * 1.2 / (width - 1)))
+    return widths, lines * _LINE_HEIGHT
 
 
 @dataclass(frozen=True)
@@ -279,9 +297,17 @@ class _Sheet:
         self.rows = 0
         self.hyperlinks = 0
         # A write-only sheet emits its views and column widths with the first row.
-        for index, column in enumerate(columns, 1):
-            self._ws.column_dimensions[get_column_letter(index)].width = column.width
+        widths, header_height = _header_layout(columns)
+        for index, width in enumerate(widths, 1):
+            self._ws.column_dimensions[get_column_letter(index)].width = width
+        self._ws.row_dimensions[1].height = header_height
         self._ws.freeze_panes = "A2"
+        # Officials print these: landscape, all columns on the page width, header on each page.
+        self._ws.page_setup.orientation = "landscape"
+        self._ws.page_setup.fitToWidth = 1
+        self._ws.page_setup.fitToHeight = 0
+        self._ws.sheet_properties.pageSetUpPr.fitToPage = True
+        self._ws.print_title_rows = "1:1"
         header = []
         for column in columns:
             cell = WriteOnlyCell(self._ws, column.title)
@@ -314,8 +340,7 @@ class _Sheet:
             cell.data_type = "s"
             if value.target is not None and self.hyperlinks < MAX_HYPERLINKS_PER_SHEET:
                 cell.hyperlink = value.target
-                cell.style = "Hyperlink"
-                cell.alignment = _WRAP
+                cell.style = _LINK_STYLE
                 self.hyperlinks += 1
         elif isinstance(value, str):
             cell.value = value if value in _LABELS else safe_text(value)
