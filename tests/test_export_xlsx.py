@@ -374,7 +374,7 @@ async def test_layout_of_every_sheet(data: Data, session: AsyncSession, tmp_path
         lines = max(len(title) // 12 + 1 for title in HEADERS[name])
         assert ws.row_dimensions[1].height >= 15 * min(lines, 2)
         assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
-        assert ws.print_title_rows == "1:1"
+        assert ws.print_title_rows == "$1:$1"
     assert summary == ExportSummary(
         schools=2, reports=11, items=3, diagnostics=5, links=4, hyperlinks=2, files=2
     )
