@@ -232,7 +232,8 @@ async def _parse(data: bytes, filename: str) -> ParsedRoadmap:
     except RoadmapImportError:
         raise
     except Exception as exc:
-        logger.exception("roadmap parser failed on %r", filename)
+        # The name may carry a person's name: the log gets the kind of file only.
+        logger.exception("roadmap parser failed on a %s file", PurePath(filename).suffix or "?")
         raise RoadmapImportError(ImportErrorCode.CORRUPT) from exc
 
 
