@@ -1,11 +1,20 @@
-"""Application lifecycle: long polling with migrations first, admins seeded, clean shutdown."""
+"""Application lifecycle shared by long polling and the webhook server.
+
+`bot_runtime` builds and starts what both modes need — engine, i18n, bot, dispatcher, admins
+from ADMIN_IDS, the commands menu, the scheduler with the outbox, reminders, digests and the
+weekly export — and stops it in reverse order. `run_polling` serves updates by long polling
+inside it; bot/webhook.py serves them over HTTP. Migrations are applied before either (main.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramNetworkError,
@@ -14,6 +23,8 @@ from aiogram.exceptions import (
 )
 from aiogram.types import User as TgUser
 from aiogram.utils.backoff import Backoff, BackoffConfig
+from aiogram.utils.i18n import I18n
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot import weekly_export
 from bot.commands import set_default_commands, set_user_commands
@@ -48,7 +59,25 @@ async def wait_for_telegram(bot: Bot) -> TgUser:
             await backoff.asleep()
 
 
-async def run_polling(settings: Settings) -> None:
+@dataclass(frozen=True)
+class BotRuntime:
+    """The started application: what a mode needs to serve updates."""
+
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    i18n: I18n
+    bot: Bot
+    dp: Dispatcher
+    scheduler: Scheduler
+    outbox: Outbox
+    me: TgUser
+
+
+@asynccontextmanager
+async def bot_runtime(settings: Settings) -> AsyncIterator[BotRuntime]:
+    """Set up and start everything both modes share; on exit stop the scheduler, close the bot
+    session and dispose of the engine (in that order: jobs may still be sending)."""
     engine = create_engine(settings.database_url)
     session_factory = create_session_factory(engine)
     i18n = create_i18n(settings.default_locale)
@@ -75,17 +104,23 @@ async def run_polling(settings: Settings) -> None:
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
         weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])
         await scheduler.start()
-        logger.info("starting long polling as @%s", me.username)
-        await dp.start_polling(
-            bot,
-            allowed_updates=dp.resolve_used_update_types(),
-            handle_signals=True,
-            close_bot_session=True,
-        )
-    except asyncio.CancelledError:
-        pass
+        yield BotRuntime(settings, engine, session_factory, i18n, bot, dp, scheduler, outbox, me)
     finally:
         await scheduler.stop()
         await bot.session.close()
         await engine.dispose()
         logger.info("stopped")
+
+
+async def run_polling(settings: Settings) -> None:
+    try:
+        async with bot_runtime(settings) as runtime:
+            logger.info("starting long polling as @%s", runtime.me.username)
+            await runtime.dp.start_polling(
+                runtime.bot,
+                allowed_updates=runtime.dp.resolve_used_update_types(),
+                handle_signals=True,
+                close_bot_session=True,
+            )
+    except asyncio.CancelledError:
+        pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -16,6 +17,25 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite+aiosqlite:///{PROJECT_ROOT / 'data' / 'bot.sqlite3'}"
 SUPPORTED_LOCALES = ("ru", "en")
 _TOKEN_RE = re.compile(r"^\d+:[\w-]+$")
+# Served by `python main.py webhook` for load balancers; the webhook path can't take it.
+HEALTH_PATH = "/healthz"
+
+
+def _is_redis_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # .port raises on a non-number
+    except ValueError:
+        return False
+    if any(c.isspace() for c in url) or not port_ok:
+        return False
+    if parts.scheme == "unix":
+        return bool(parts.path)
+    return (
+        parts.scheme in {"redis", "rediss"}
+        and bool(parts.hostname)
+        and re.fullmatch(r"/?|/\d+", parts.path) is not None
+    )
 
 
 class ConfigError(Exception):
@@ -127,6 +147,90 @@ class Settings(BaseSettings):
     @classmethod
     def _check_export_schedule(cls, value: str) -> str:
         return str(parse_schedule(value))
+
+    # Scale-out. REDIS_URL moves form state and drafts to Redis (with a cross-process lock per
+    # user); without it they stay in the database. The webhook settings are for
+    # `python main.py webhook`: WEBHOOK_URL is the public base URL Telegram calls (setWebhook
+    # only when it is set), WEBHOOK_PATH is appended to it and served on WEBHOOK_HOST:PORT.
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "fsm"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "/telegram"
+
+    @field_validator("redis_url", "webhook_url", "webhook_secret", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The URL may carry a password: the message never repeats it.
+        if value is not None and not _is_redis_url(value.get_secret_value()):
+            raise ValueError("must be redis://host[:port][/db], rediss://… or unix:///path")
+        return value
+
+    @field_validator("redis_key_prefix")
+    @classmethod
+    def _check_redis_key_prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.:-]{1,64}", value):
+            raise ValueError("1–64 letters, digits, «_», «-», «.» or «:»")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be the public http(s) base URL, e.g. https://bot.example.ru")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token; the message never repeats the value.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("1–256 characters: letters A–Z, a–z, digits, «_» and «-»")
+        return value
+
+    @field_validator("webhook_host")
+    @classmethod
+    def _check_webhook_host(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.:-]+", value.strip("[]")):
+            raise ValueError("must be an address to listen on, e.g. 0.0.0.0 or 127.0.0.1")
+        return value.strip("[]")
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _check_webhook_path(cls, value: str) -> str:
+        if not re.fullmatch(r"/[\w./~-]*", value) or value.rstrip("/") == HEALTH_PATH:
+            raise ValueError(f"must be a path such as /telegram (not {HEALTH_PATH})")
+        return value
+
+    def require_webhook_secret(self) -> str:
+        if self.webhook_secret is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET: required for webhook mode (1–256 of A–Z, a–z, 0–9, _ and -)"
+            )
+        return self.webhook_secret.get_secret_value()
+
+    @property
+    def webhook_full_url(self) -> str | None:
+        """What setWebhook registers: WEBHOOK_URL followed by WEBHOOK_PATH."""
+        return None if self.webhook_url is None else self.webhook_url + self.webhook_path
+
+    def log_secrets(self) -> tuple[str, ...]:
+        """What the log filter hides: the token, the webhook secret, the Redis password."""
+        values = [self.bot_token, self.webhook_secret]
+        secrets = tuple(v.get_secret_value() for v in values if v is not None)
+        if self.redis_url is not None:
+            password = urlsplit(self.redis_url.get_secret_value()).password
+            secrets += (password,) if password else ()
+        return secrets
 
 
 def load_settings(**overrides: object) -> Settings:

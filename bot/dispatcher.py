@@ -8,7 +8,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatType, ParseMode
-from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -40,6 +40,22 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     )
 
 
+def create_fsm_storage(
+    settings: Settings, session_factory: async_sessionmaker[AsyncSession]
+) -> tuple[BaseStorage, BaseEventIsolation]:
+    """Form state and drafts: Redis with REDIS_URL (and a lock per user across processes),
+    else the database with a lock per user inside this process."""
+    if settings.redis_url is None:
+        return DatabaseStorage(session_factory), SimpleEventIsolation()
+    from aiogram.fsm.storage.redis import RedisStorage
+
+    storage = RedisStorage.from_url(
+        settings.redis_url.get_secret_value(),
+        key_builder=DefaultKeyBuilder(prefix=settings.redis_key_prefix, with_destiny=True),
+    )
+    return storage, storage.create_isolation()
+
+
 def create_dispatcher(
     settings: Settings,
     session_factory: async_sessionmaker[AsyncSession],
@@ -54,10 +70,13 @@ def create_dispatcher(
         read_session_factory = create_session_factory(
             create_engine(settings.database_url, read_only=True, poolclass=NullPool)
         )
+    default_isolation: BaseEventIsolation = SimpleEventIsolation()
+    if storage is None:
+        storage, default_isolation = create_fsm_storage(settings, session_factory)
     dp = Dispatcher(
-        storage=storage or DatabaseStorage(session_factory),
+        storage=storage,
         # One update per user at a time: a double tap on «Отправить» is handled in sequence.
-        events_isolation=events_isolation or SimpleEventIsolation(),
+        events_isolation=events_isolation or default_isolation,
         settings=settings,
         session_factory=session_factory,
         read_session_factory=read_session_factory,

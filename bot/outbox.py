@@ -6,6 +6,11 @@ the next run leaves it alone), render it in the recipient's language, commit, se
 `sent_at`. The database is never held while waiting on Telegram. A crash between sending and
 marking can repeat one message after the lease; nothing else repeats.
 
+The claim counts `attempts`, and the count is the claim's token: right before each request the
+lease is renewed only if `attempts` is still the one this run set. A run that waited out flood
+control past its lease, meanwhile taken over by another process, finds that and does not send.
+(The scheduler's job lock already keeps a second process out while the first one is alive.)
+
 Telegram's answers: 429 pauses all sending for `retry_after` and retries; 403 (the user blocked
 the bot) and 400 (chat gone, text rejected) mark the row sent with `last_error`, as retrying
 can't help; network and server errors retry with a growing delay, up to MAX_ATTEMPTS.
@@ -46,7 +51,8 @@ logger = logging.getLogger(__name__)
 PER_SECOND = 25
 PER_CHAT_INTERVAL = 1.0
 MAX_ATTEMPTS = 5
-LEASE = timedelta(minutes=2)
+# Renewed before each request; covers one sendMessage with the session's inline retries.
+LEASE = timedelta(minutes=5)
 # Longer flood waits end the run; the row is due again when Telegram allows.
 MAX_INLINE_WAIT = 60.0
 BATCH = 200
@@ -170,7 +176,7 @@ class Outbox:
 
     async def _deliver(self, session: AsyncSession, notification_id: int) -> _Result:
         now = self._now()
-        claimed = await session.execute(
+        claim = await session.scalar(
             update(Notification)
             .where(
                 Notification.id == notification_id,
@@ -178,9 +184,10 @@ class Outbox:
                 Notification.due_at <= now,
             )
             .values(due_at=now + LEASE, attempts=Notification.attempts + 1)
+            .returning(Notification.attempts)
         )
         await session.commit()
-        if getattr(claimed, "rowcount", 0) != 1:
+        if claim is None:
             return _Result.SKIPPED  # sent or claimed meanwhile by another run
         try:
             prepared = await self._prepare(session, notification_id)
@@ -191,7 +198,7 @@ class Outbox:
         if isinstance(prepared, str):
             return await self._finish(session, notification_id, reason=prepared)
         chat_id, outgoing = prepared
-        return await self._send(session, notification_id, chat_id, outgoing)
+        return await self._send(session, notification_id, claim, chat_id, outgoing)
 
     async def _prepare(
         self, session: AsyncSession, notification_id: int
@@ -215,12 +222,34 @@ class Outbox:
         await session.commit()
         return (chat_id, outgoing) if outgoing is not None else "nothing left to say"
 
+    async def _still_ours(self, session: AsyncSession, notification_id: int, claim: int) -> bool:
+        """Renew the lease unless another run has claimed the row since (see the module doc)."""
+        renewed = await session.execute(
+            update(Notification)
+            .where(
+                Notification.id == notification_id,
+                Notification.sent_at.is_(None),
+                Notification.attempts == claim,
+            )
+            .values(due_at=self._now() + LEASE)
+        )
+        await session.commit()
+        return getattr(renewed, "rowcount", 0) == 1
+
     async def _send(
-        self, session: AsyncSession, notification_id: int, chat_id: int, outgoing: Outgoing
+        self,
+        session: AsyncSession,
+        notification_id: int,
+        claim: int,
+        chat_id: int,
+        outgoing: Outgoing,
     ) -> _Result:
         floods = 0
         while True:
             await self.limiter.acquire(chat_id, self._sleep)
+            if not await self._still_ours(session, notification_id, claim):
+                logger.warning("outbox: %s was taken over by another run", notification_id)
+                return _Result.SKIPPED
             try:
                 await self.bot.send_message(
                     chat_id, outgoing.text, reply_markup=outgoing.reply_markup

@@ -14,22 +14,36 @@ to let go of the database meanwhile. An exception is logged with its traceback a
 again at its next interval: a failing job never stops the others or the bot. Runs of one job
 never overlap — the interval counts from the end of the previous run. Jobs must be idempotent
 (the outbox's unique keys, ExportRun's unique period): a restart runs them again at once.
+
+Several processes (webhook mode behind a load balancer) each run a scheduler. On PostgreSQL a
+run holds a session-level advisory lock named after its job, on a connection of its own, for
+the whole run: of all the processes only one runs a job at a time, and the others skip that
+turn (``run_once`` returns None). If the holder dies, its connection closes and PostgreSQL
+releases the lock, so another process takes the next turn. The rows' own unique keys, claims and
+leases stay the second line of defence: a process cut off from the database loses the lock
+while it may still be working. (SQLite serves one process; each transaction takes the write
+lock up front, see bot/db.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 logger = logging.getLogger(__name__)
 
 Job = Callable[[AsyncSession], Awaitable[object]]
 Sleep = Callable[[float], Awaitable[None]]
 STOP_TIMEOUT = 5.0
+# The first key of the jobs' advisory locks (the second is the job name's CRC-32).
+LOCK_NAMESPACE = 7_310_002
 
 
 @dataclass
@@ -97,8 +111,9 @@ class Scheduler:
         for task in pending:
             logger.warning("job %s did not stop within %.0f s", task.get_name(), grace)
 
-    async def run_once(self, name: str) -> bool:
-        """Run one job now in its own session; True if it succeeded (tests, manual triggers)."""
+    async def run_once(self, name: str) -> bool | None:
+        """Run one job now in its own session; True if it succeeded, None if another process
+        is running it (tests, manual triggers)."""
         return await self._run(self._entries[name])
 
     async def _loop(self, entry: _Entry) -> None:
@@ -108,7 +123,44 @@ class Scheduler:
             await self._run(entry)
             await self._sleep(entry.seconds)
 
-    async def _run(self, entry: _Entry) -> bool:
+    async def _run(self, entry: _Entry) -> bool | None:
+        try:
+            async with self._exclusive(entry.name) as ours:
+                if not ours:
+                    logger.debug("job %s is running in another process; skipped", entry.name)
+                    return None
+                return await self._run_in_session(entry)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database is unreachable, say: this turn fails, the next one tries again.
+            logger.exception("scheduled job %s: taking or releasing its lock failed", entry.name)
+            return False
+
+    @asynccontextmanager
+    async def _exclusive(self, name: str) -> AsyncIterator[bool]:
+        """On PostgreSQL: hold the job's advisory lock, or yield False if another has it."""
+        engine: AsyncEngine | None = self._session_factory.kw.get("bind")
+        if engine is None or engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = {"ns": LOCK_NAMESPACE, "job": zlib.crc32(name.encode()) - 2**31}
+        async with engine.connect() as connection:
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            if not await connection.scalar(text("SELECT pg_try_advisory_lock(:ns, :job)"), key):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                try:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:ns, :job)"), key)
+                except BaseException:
+                    # A pooled connection must not keep the lock: closing it releases the lock.
+                    await connection.invalidate()
+                    raise
+
+    async def _run_in_session(self, entry: _Entry) -> bool:
         async with self._session_factory() as session:
             try:
                 await entry.job(session)

@@ -15,6 +15,8 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+# An arbitrary constant naming the PostgreSQL advisory lock held while migrating.
+MIGRATION_LOCK_ID = 7_310_001
 
 
 def _url() -> str:
@@ -30,6 +32,10 @@ def _configure(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several bot processes may start at once, each applying migrations: one at a time,
+            # and the others then find the schema current (the lock ends with the transaction).
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
         context.run_migrations()
 
 
