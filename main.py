@@ -22,6 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     commands.add_parser("run", help="apply pending migrations, then start long polling")
+    commands.add_parser(
+        "webhook",
+        help="apply pending migrations, then serve updates over HTTP (WEBHOOK_* settings); "
+        "run several behind a load balancer",
+    )
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
@@ -87,6 +92,19 @@ def _parser() -> argparse.ArgumentParser:
         "--school", type=int, action="append", default=[], help="school id (repeat; default: all)"
     )
 
+    demo = commands.add_parser(
+        "demo", help="fill the database with a synthetic region to try the bot (and for bench/)"
+    )
+    demo.add_argument("--schools", type=int, default=300, help="how many schools (default 300)")
+    demo.add_argument("--reports", type=int, default=9_000, help="activity reports (default 9000)")
+    demo.add_argument(
+        "--runs", type=int, help="completed self-diagnosis runs (default: one per school)"
+    )
+    demo.add_argument("--seed", type=int, default=1, help="the same seed gives the same data")
+    demo.add_argument(
+        "--force", action="store_true", help="add to a database that already has schools"
+    )
+
     i18n = commands.add_parser("i18n", help="translations")
     i18n_commands = i18n.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
     i18n_commands.add_parser("compile", help="compile locales/*/LC_MESSAGES/messages.po")
@@ -103,13 +121,31 @@ def cmd_run(settings: Settings) -> int:
     from bot.logging_setup import setup_logging
     from bot.migrate import upgrade
 
-    token = settings.require_token()
-    setup_logging(secrets=(token,))
+    settings.require_token()
+    setup_logging(secrets=settings.log_secrets())
     # Until polling installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     upgrade(settings.database_url)
     try:
         asyncio.run(run_polling(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_webhook(settings: Settings) -> int:
+    from bot.logging_setup import setup_logging
+    from bot.migrate import upgrade
+    from bot.webhook import run_webhook
+
+    settings.require_token()
+    settings.require_webhook_secret()
+    setup_logging(secrets=settings.log_secrets())
+    # Until the server installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    upgrade(settings.database_url)
+    try:
+        asyncio.run(run_webhook(settings))
     except KeyboardInterrupt:
         pass
     return 0
@@ -400,6 +436,48 @@ async def _export(
     return 0
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.migrate import upgrade
+
+    upgrade(settings.database_url)
+    return asyncio.run(_demo(settings, args))
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db import create_engine
+    from models.demo import DemoError, generate
+
+    reported: dict[str, int] = {}
+
+    def progress(table: str, rows: int) -> None:
+        if rows - reported.get(table, 0) >= 100_000:
+            reported[table] = rows
+            print(f"… {table}: {rows} rows", file=sys.stderr)
+
+    engine = create_engine(settings.database_url)
+    try:
+        summary = await generate(
+            engine,
+            schools=args.schools,
+            reports=args.reports,
+            runs=args.runs,
+            seed=args.seed,
+            force=args.force,
+            progress=progress,
+        )
+    except DemoError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await engine.dispose()
+    print(
+        f"demo data: {summary.municipalities} municipalities, {summary.schools} schools, "
+        f"{summary.users} users, {summary.items} roadmap items, {summary.reports} reports, "
+        f"{summary.evidence} pieces of evidence, {summary.runs} self-diagnosis runs"
+    )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "i18n":
@@ -412,6 +490,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "run":
             return cmd_run(settings)
+        if args.command == "webhook":
+            return cmd_webhook(settings)
         if args.command == "db":
             return cmd_db_upgrade(settings)
         logging.basicConfig(level=logging.WARNING)
@@ -427,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(settings, args)
         if args.command == "backup":
             return cmd_backup(settings, args.file)
+        if args.command == "demo":
+            return cmd_demo(settings, args)
     except ConfigError as error:
         return _fail(str(error))
     return 1

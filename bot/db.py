@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option for a transaction that only reads (see `begin_read_only`).
+READ_ONLY_OPTION = "sqlite_read_only_transaction"
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -50,10 +52,18 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         # writes fails at once with «database is locked» when another writer got in between,
         # while an immediate one simply waits for the busy timeout. A read-only engine needs
         # no lock at all: under WAL its plain BEGIN reads a snapshot and never blocks writers,
-        # so a minutes-long export doesn't stop the bot.
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        # so a minutes-long export doesn't stop the bot. Nor does a read-only transaction of
+        # the main engine (`begin_read_only`), which then doesn't queue behind them either.
+        deferred = read_only or conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
     return engine
+
+
+async def begin_read_only(session: AsyncSession) -> None:
+    """Start the session's transaction as one that only reads: on SQLite a WAL snapshot that
+    neither takes nor waits for the write lock. The session must not write afterwards."""
+    await session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import is_allowed
+from bot.db import begin_read_only
 from bot.storage import current_session
 from models import User
 from models.users import get_by_telegram_id
@@ -53,9 +54,10 @@ class DbSessionMiddleware(BaseMiddleware):
 class UserMiddleware(BaseMiddleware):
     """Puts the registered User (or None for a stranger) into the handler data; no upsert.
 
-    The lookup runs in its own short transaction and the row is then attached to the update's
-    session without a query: the update's transaction (on SQLite, the write lock) starts only
-    when the handler itself touches the database, not before it downloads or renders anything.
+    The lookup runs in its own short read-only transaction and the row is then attached to the
+    update's session without a query: the update's transaction (on SQLite, the write lock)
+    starts only when the handler itself touches the database, not before it downloads or
+    renders anything; and the lookup doesn't wait for other users' transactions to finish.
     """
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -66,6 +68,7 @@ class UserMiddleware(BaseMiddleware):
         user: User | None = None
         if tg_user is not None and not tg_user.is_bot:
             async with self.session_factory() as lookup:
+                await begin_read_only(lookup)
                 user = await get_by_telegram_id(lookup, tg_user.id)
             if user is not None and user.is_active:
                 user = await data["session"].merge(user, load=False)
