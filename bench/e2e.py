@@ -1,7 +1,7 @@
 """Benchmark 4: the bot as a real process over HTTP, simulated users, CPU per update and latency.
 
 A Bot-API-compatible server on loopback (tests/fake_bot_api.py) serves getUpdates to the real
-``python main.py run`` (SQLite copy of a demo database with 300 registered staff) and, in the
+``python main.py run`` (SQLite copy of a demo database with 200 registered teachers) and, in the
 same run, to aiogram's own form example (examples/finite_state_machine.py from the aiogram
 source distribution on PyPI, version as installed, run unmodified by bench/fsm_example.py).
 Simulated users talk to each bot through that server and wait for its answer before the next
