@@ -3,7 +3,11 @@
 Memory stays flat whatever the number of rows: every sheet but «Сводка» (one row per school) is
 read through a server-side cursor in batches of ``YIELD_PER`` and handed straight to openpyxl's
 write-only sheets, which spill to temporary files. What is kept is one report or roadmap item at
-a time and the hyperlinks of a sheet (at most ``MAX_HYPERLINKS_PER_SHEET``).
+a time and the hyperlinks of a sheet (at most ``MAX_HYPERLINKS_PER_SHEET``, as compact pairs).
+
+Speed: most cells are plain values in the workbook's default (wrapped, top-aligned) format, and
+rows are serialised by ``_SheetWriter`` rather than element by element; bench/export.py compares
+the result with raw openpyxl appends and with pandas.
 
 Choices a reader of the file may ask about:
 
@@ -20,21 +24,29 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from copy import copy
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Final, NamedTuple, overload
+from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell._writer import _set_attributes
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+from openpyxl.compat import safe_string
+from openpyxl.packaging.relationship import Relationship, RelationshipList
 from openpyxl.styles import Alignment, Font, NamedStyle
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.worksheet.hyperlink import Hyperlink
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,11 +126,10 @@ _LABELS: Final[frozenset[str]] = frozenset(
 _FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 _CLICKABLE_URL: Final = re.compile(r"https?://[^\s\"<>]+", re.IGNORECASE)
 
-# Named styles: assigning one per cell is a lookup by name, while assigning a Font or an
-# Alignment hashes the whole object every time (a third of the export's time on big sheets).
+# Most cells carry no style at all: the workbook's default cell format (the one a cell without
+# an `s` attribute gets) is made top-aligned and wrapped, and only headers, dates and links are
+# styled. A styled cell costs openpyxl about twice a plain value (bench/export.py).
 _HEADER_STYLE: Final = "export-header"
-_TEXT_STYLE: Final = "export-text"
-_WRAP_STYLE: Final = "export-wrap"
 _DATE_STYLE: Final = "export-date"
 _LINK_STYLE: Final = "export-link"
 _WRAP: Final = Alignment(wrap_text=True, vertical="top")
@@ -127,15 +138,25 @@ _LINE_HEIGHT: Final = 15.0
 
 
 def _named_styles() -> list[NamedStyle]:
-    top = Alignment(vertical="top")
     return [
         NamedStyle(_HEADER_STYLE, font=Font(bold=True), alignment=_WRAP),
-        NamedStyle(_TEXT_STYLE, alignment=top),
-        NamedStyle(_WRAP_STYLE, alignment=_WRAP),
-        NamedStyle(_DATE_STYLE, alignment=top, number_format=DATE_FORMAT),
+        NamedStyle(_DATE_STYLE, alignment=_WRAP, number_format=DATE_FORMAT),
         # The look of the built-in «Hyperlink» style, but wrapped like the other text cells.
         NamedStyle(_LINK_STYLE, font=Font(color="0563C1", underline="single"), alignment=_WRAP),
     ]
+
+
+def _new_workbook() -> Workbook:
+    """A write-only workbook whose default cell format is top-aligned and wrapped."""
+    workbook = Workbook(write_only=True)
+    # openpyxl writes a cell whose style array is all zeros without an `s` attribute, so Excel
+    # and LibreOffice give it the first cell format; that format gets the wrapped alignment.
+    default = StyleArray()
+    default.alignmentId = workbook._alignments.add(_WRAP)
+    workbook._cell_styles = IndexedList([default])
+    for style in _named_styles():
+        workbook.add_named_style(style)
+    return workbook
 
 
 def _header_layout(columns: Sequence[_Column]) -> tuple[list[float], float]:
@@ -166,7 +187,6 @@ class ExportSummary:
 class _Column(NamedTuple):
     title: str
     width: float
-    wrap: bool = False
 
 
 class _Links(NamedTuple):
@@ -177,7 +197,7 @@ class _Links(NamedTuple):
 
 
 SUMMARY_COLUMNS: Final = (
-    _Column("Школа", 28, wrap=True),
+    _Column("Школа", 28),
     _Column("Отчётов за период", 11),
     _Column("Всего отчётов", 10),
     _Column("Выполнено", 11),
@@ -193,38 +213,38 @@ SUMMARY_COLUMNS: Final = (
 )
 REPORT_COLUMNS: Final = (
     _Column("№", 7),
-    _Column("Школа", 22, wrap=True),
-    _Column("Направление", 18, wrap=True),
+    _Column("Школа", 22),
+    _Column("Направление", 18),
     _Column("Дата", 12),
-    _Column("Форма и тема мероприятия", 45, wrap=True),
-    _Column("Организатор", 24, wrap=True),
+    _Column("Форма и тема мероприятия", 45),
+    _Column("Организатор", 24),
     _Column("Отметка о выполнении", 12),
-    _Column("Проведённые мероприятия", 50, wrap=True),
-    _Column("Количество и категория участников", 24, wrap=True),
-    _Column("Ссылки на материалы", 40, wrap=True),
-    _Column("Автор", 22, wrap=True),
+    _Column("Проведённые мероприятия", 50),
+    _Column("Количество и категория участников", 24),
+    _Column("Ссылки на материалы", 40),
+    _Column("Автор", 22),
     _Column("Статус проверки", 15),
 )
 ROADMAP_COLUMNS: Final = (
-    _Column("Школа", 22, wrap=True),
+    _Column("Школа", 22),
     _Column("№ п/п", 8),
-    _Column("Направление", 18, wrap=True),
-    _Column("Мероприятие", 50, wrap=True),
-    _Column("Сроки", 22, wrap=True),
+    _Column("Направление", 18),
+    _Column("Мероприятие", 50),
+    _Column("Сроки", 22),
     _Column("Срок", 12),
     _Column("Отметка о выполнении", 12),
     _Column("Просрочено", 11),
-    _Column("Проведённые мероприятия", 50, wrap=True),
+    _Column("Проведённые мероприятия", 50),
 )
 DIAGNOSTIC_COLUMNS: Final = (
-    _Column("Школа", 22, wrap=True),
-    _Column("Анкета", 28, wrap=True),
+    _Column("Школа", 22),
+    _Column("Анкета", 28),
     _Column("Дата", 12),
-    _Column("Направление", 26, wrap=True),
+    _Column("Направление", 26),
     _Column("Баллы", 9),
     _Column("Максимум", 10),
     _Column("Уровень", 15),
-    _Column("Дефициты", 60, wrap=True),
+    _Column("Дефициты", 60),
 )
 
 
@@ -299,7 +319,9 @@ class _Sheet:
         self.hyperlinks = 0
         # A named style set by name is looked up and rebuilt for every cell (a fifth of the
         # export's time, bench/export.py); the arrays it leaves on a cell are copied instead.
-        self._styles = {name: _style_array(self._ws, name) for name in _CELL_STYLES}
+        self._date_style = _style_array(self._ws, _DATE_STYLE)
+        self._link_style = _style_array(self._ws, _LINK_STYLE)
+        self._date_cells: dict[int, WriteOnlyCell] = {}
         # A write-only sheet emits its views and column widths with the first row.
         widths, header_height = _header_layout(columns)
         for index, width in enumerate(widths, 1):
@@ -312,6 +334,9 @@ class _Sheet:
         self._ws.page_setup.fitToHeight = 0
         self._ws.sheet_properties.pageSetUpPr.fitToPage = True
         self._ws.print_title_rows = "1:1"
+        # What WriteOnlyWorksheet does on its first row, with a writer that streams the links.
+        self._ws._writer = _SheetWriter(self._ws)
+        self._ws._writer.write_top()
         header = []
         for column in columns:
             cell = WriteOnlyCell(self._ws, column.title)
@@ -320,12 +345,10 @@ class _Sheet:
         self._ws.append(header)
 
     def append(self, values: Sequence[Any]) -> None:
-        self._ws.append(
-            [
-                self._cell(value, column)
-                for value, column in zip(values, self._columns, strict=True)
-            ]
-        )
+        if len(values) != len(self._columns):
+            raise ValueError(f"{len(values)} values for {len(self._columns)} columns")
+        # openpyxl writes the row before append() returns, so a column's styled cell is reused.
+        self._ws.append([self._cell(value, index) for index, value in enumerate(values)])
         self.rows += 1
         self._progress.tick()
 
@@ -334,41 +357,157 @@ class _Sheet:
         last = get_column_letter(len(self._columns))
         self._ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
 
-    def _cell(self, value: Any, column: _Column) -> WriteOnlyCell | None:
-        if value is None:
-            return None
-        cell = WriteOnlyCell(self._ws)
-        style = _WRAP_STYLE if column.wrap else _TEXT_STYLE
+    def _cell(self, value: Any, column: int) -> Any:
+        """A plain value where openpyxl reads it right (most cells), else a styled cell."""
+        if isinstance(value, str):
+            text = value if value in _LABELS else safe_text(value)
+            if text not in ERROR_CODES:
+                return text  # openpyxl stores it as a string: safe_text leaves no leading «=»
+            # «#N/A» typed by a user stays text, not an error value.
+            cell = WriteOnlyCell(self._ws, text)
+            cell.data_type = "s"
+            return cell
         if isinstance(value, _Links):
-            cell.value = safe_text(value.text)
+            cell = WriteOnlyCell(self._ws, safe_text(value.text))
             cell.data_type = "s"
             if value.target is not None and self.hyperlinks < MAX_HYPERLINKS_PER_SHEET:
                 cell.hyperlink = value.target
-                style = _LINK_STYLE
+                cell._style = copy(self._link_style)
                 self.hyperlinks += 1
-        elif isinstance(value, str):
-            cell.value = value if value in _LABELS else safe_text(value)
-            # Explicit, whatever openpyxl would infer from the text: a string is never a formula.
-            cell.data_type = "s"
-        elif isinstance(value, datetime):
+            return cell
+        if isinstance(value, datetime):
             raise TypeError("convert datetimes to local dates before writing them")
-        elif isinstance(value, date):
+        if isinstance(value, date):
+            cell = self._date_cells.get(column)
+            if cell is None:
+                cell = self._date_cells[column] = WriteOnlyCell(self._ws)
+                # What `cell.style = ...` leaves on the cell (a StyleArray), without the lookup.
+                cell._style = copy(self._date_style)
             cell.value = value
-            style = _DATE_STYLE
-        else:
-            cell.value = value
-        # What `cell.style = style` leaves on the cell (openpyxl's StyleArray), without the lookup.
-        cell._style = copy(self._styles[style])
-        return cell
-
-
-_CELL_STYLES: Final = (_TEXT_STYLE, _WRAP_STYLE, _DATE_STYLE, _LINK_STYLE)
+            return cell
+        return value
 
 
 def _style_array(ws: WriteOnlyWorksheet, name: str) -> Any:
     probe = WriteOnlyCell(ws)
     probe.style = name
     return probe._style
+
+
+class _CompactLinks:
+    """A sheet's hyperlinks as openpyxl collects them while rows are written, kept as
+    (cell, address) pairs: a Hyperlink object apiece came to ~1 KB, 65 MB at Excel's limit."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[str, str]] = []
+
+    def append(self, link: Hyperlink) -> None:
+        self.pairs.append((link.ref, link.target))
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+class _SheetRelationships(RelationshipList):
+    """The sheet's relationships with its hyperlinks' addresses kept as strings.
+
+    Hyperlinks take the ids rId1…rIdN; anything openpyxl appends later numbers on from there.
+    Relationship objects exist only while the part is serialised.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.link_targets: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.link_targets) + super().__len__()
+
+    def to_tree(self) -> Any:
+        tree = super().to_tree()
+        for number, target in enumerate(self.link_targets, 1):
+            link = Relationship(
+                type="hyperlink", TargetMode="External", Target=target, Id=f"rId{number}"
+            )
+            tree.insert(number - 1, link.to_tree())
+        return tree
+
+
+class _SheetWriter(WorksheetWriter):
+    """openpyxl's sheet writer with two parts of its work done leaner.
+
+    * Rows: openpyxl builds an ElementTree element per cell and serialises it with et_xmlfile —
+      half of the export's time (bench/export.py). Here openpyxl still decides each cell's
+      attributes and value (``_set_attributes``: coordinate, style, type, dates as numbers,
+      hyperlinks) and the markup is written as text. With lxml installed openpyxl writes through
+      lxml instead, and then its own path is used.
+    * Hyperlinks: kept as (cell, address) pairs and streamed a link at a time.
+    """
+
+    def __init__(self, ws: WriteOnlyWorksheet) -> None:
+        super().__init__(ws)
+        self.ws._hyperlinks = _CompactLinks()
+        self._rels = _SheetRelationships()
+
+    def write_row(self, xf: Any, row: Iterable[WriteOnlyCell], row_idx: int) -> None:
+        write = getattr(xf, "_file", None)  # et_xmlfile's writer: its output function
+        if not callable(write):
+            super().write_row(xf, row, row_idx)
+            return
+        dimensions = self.ws.row_dimensions
+        if row_idx in dimensions:  # the header's height
+            attributes = {"r": str(row_idx), **dict(dimensions[row_idx])}
+            write("<row" + "".join(f" {k}={quoteattr(v)}" for k, v in attributes.items()) + ">")
+        else:
+            write(f'<row r="{row_idx}">')
+        for cell in row:
+            styled = cell.has_style
+            if cell._value is None and not styled:
+                continue
+            if (
+                cell.data_type == "f"
+                or cell._comment is not None
+                or not isinstance(cell._value, str | int | float | date | None)
+            ):
+                xf.write(_etree_cell(self.ws, cell, styled))  # not written by the export
+                continue
+            value, attrs = _set_attributes(cell, styled)
+            # r, then s and t when present: a coordinate, a number and a type code.
+            head = "<c" + "".join([f' {k}="{v}"' for k, v in attrs.items()])
+            if value is None or value == "":
+                write(head + "/>")
+            elif cell.data_type == "s":
+                space = ' xml:space="preserve"' if value != value.strip() else ""
+                write(f"{head}><is><t{space}>{escape(value)}</t></is></c>")
+            else:
+                write(f"{head}><v>{escape(safe_string(value))}</v></c>")
+        write("</row>")
+
+    def write_hyperlinks(self) -> None:
+        links: _CompactLinks = self.ws._hyperlinks
+        if not links:
+            return
+        xf = self.xf.send(True)
+        with xf.element("hyperlinks"):
+            for ref, target in links.pairs:
+                self._rels.link_targets.append(target)
+                rel_id = f"rId{len(self._rels.link_targets)}"
+                xf.write(Hyperlink(ref=ref, id=rel_id).to_tree())
+        self.xf.send(None)
+        links.pairs.clear()
+
+
+def _etree_cell(ws: WriteOnlyWorksheet, cell: WriteOnlyCell, styled: bool) -> Any:
+    """The element openpyxl would write for a cell, for the kinds the export never writes."""
+    from openpyxl.cell._writer import etree_write_cell
+
+    elements: list[Any] = []
+
+    class _Collect:
+        def write(self, element: Any) -> None:
+            elements.append(element)
+
+    etree_write_cell(_Collect(), ws, cell, styled)
+    return elements[0]
 
 
 async def _groups(
@@ -378,11 +517,14 @@ async def _groups(
     result = await session.stream(stmt.execution_options(yield_per=YIELD_PER))
     try:
         group: list[Row[Any]] = []
-        async for row in result:
-            if group and key(row) != key(group[0]):
-                yield group
-                group = []
-            group.append(row)
+        # A batch at a time: iterating row by row costs a greenlet switch per row (~a third of
+        # the reading time).
+        async for batch in result.partitions():
+            for row in batch:
+                if group and key(row) != key(group[0]):
+                    yield group
+                    group = []
+                group.append(row)
         if group:
             yield group
     finally:
@@ -683,9 +825,7 @@ async def build_export(
         raise ValueError("the period ends before it starts")
     today = today if today is not None else datetime.now(tz).date()
     counter = _Progress(progress)
-    workbook = Workbook(write_only=True)
-    for style in _named_styles():
-        workbook.add_named_style(style)
+    workbook = _new_workbook()
 
     summary = _Sheet(workbook, "Сводка", SUMMARY_COLUMNS, counter)
     figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)

@@ -15,6 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.cell import Cell
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql
@@ -614,6 +615,75 @@ async def test_only_web_links_are_clickable(
 
     assert (summary.links, summary.hyperlinks) == (3, 0)
     assert sorted(_column(wb["Мероприятия"], "Ссылки на материалы")) == sorted(targets)
+
+
+async def test_markup_and_spaces_in_user_text_survive(
+    world: World, session: AsyncSession, tmp_path: Path
+) -> None:
+    # Written as text by the export's own row writer: escaping and whitespace are its job.
+    tricky = "  <b>Tom & \"Jerry\"</b> 'x' ]]> &amp;  "
+    async with session.begin():
+        report = _report(
+            world.school_b, START, tricky, organizer="#N/A", description="  отступ", mark=Mark.DONE
+        )
+        session.add(report)
+        await session.flush()
+        session.add(
+            Evidence(report_id=report.id, kind=EvidenceKind.LINK, url="https://x.ru/?a=1&b=2")
+        )
+
+    _, wb = await _export(session, tmp_path, [world.school_b.id])
+
+    (row,) = _rows(wb["Мероприятия"])
+    assert row[4].value == tricky and row[4].data_type == "s"
+    assert row[5].value == "#N/A" and row[5].data_type == "s"  # text, not an error value
+    assert row[7].value == "  отступ"
+    assert row[9].hyperlink.target == "https://x.ru/?a=1&b=2"
+
+
+async def test_row_writer_writes_what_openpyxl_writes(
+    data: Data, session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export serialises rows itself (speed); openpyxl's own writer must give the same."""
+    _, ours = await _export(session, tmp_path, _ids(data))
+    monkeypatch.setattr(xlsx._SheetWriter, "write_row", WorksheetWriter.write_row)
+    (tmp_path / "openpyxl").mkdir()
+    _, theirs = await _export(session, tmp_path / "openpyxl", _ids(data))
+
+    def described(wb: Workbook) -> list[Any]:
+        return [
+            (
+                ws.title,
+                cell.coordinate,
+                cell.value,
+                cell.data_type,
+                cell.number_format,
+                cell.font.b,
+                cell.font.u,
+                cell.alignment.wrap_text,
+                cell.alignment.vertical,
+                cell.hyperlink.target if cell.hyperlink else None,
+            )
+            for ws in wb
+            for row in ws.iter_rows()
+            for cell in row
+        ]
+
+    assert described(ours) == described(theirs)
+    assert len(described(ours)) > 100
+
+
+async def test_plain_cells_are_wrapped_and_top_aligned(
+    data: Data, session: AsyncSession, tmp_path: Path
+) -> None:
+    # Only headers, dates and links carry a style; the rest take the workbook's default format.
+    _, wb = await _export(session, tmp_path, _ids(data))
+    for ws in wb:
+        for row in ws.iter_rows(min_row=2):
+            for cell in row:
+                if cell.value is not None:
+                    assert (cell.alignment.wrap_text, cell.alignment.vertical) == (True, "top")
+                    assert not cell.font.b
 
 
 def test_export_queries_compile_for_postgresql() -> None:
