@@ -9,6 +9,7 @@ inside it; bot/webhook.py serves them over HTTP. Migrations are applied before e
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -104,8 +105,14 @@ async def bot_runtime(settings: Settings) -> AsyncIterator[BotRuntime]:
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
         weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])
         await scheduler.start()
+        # The ~300,000 objects of start-up (aiogram's API models, SQLAlchemy, the routers) live
+        # as long as the process; keeping them out of the collector's generations spares every
+        # full collection ~240 ms of walking them while users wait (bench/e2e.py, 4b).
+        gc.collect()
+        gc.freeze()
         yield BotRuntime(settings, engine, session_factory, i18n, bot, dp, scheduler, outbox, me)
     finally:
+        gc.unfreeze()
         await scheduler.stop()
         await bot.session.close()
         await engine.dispose()

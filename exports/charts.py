@@ -5,12 +5,10 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: no display on servers
-
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MAX_BARS = 40
 DONE_COLOR = "#2e7d32"
@@ -24,6 +22,17 @@ class Bar:
     total: int
 
 
+def _figure_class() -> type[Figure]:
+    """matplotlib with numpy and Pillow is ~28 MB: imported when the first chart is drawn, not
+    at start (bench/footprint.py)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: no display on servers
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
 def _shorten(label: str, limit: int = 32) -> str:
     label = " ".join(label.split())
     return label if len(label) <= limit else label[: limit - 1] + "…"
@@ -33,7 +42,7 @@ def progress_chart(bars: Sequence[Bar], *, title: str, done_label: str, open_lab
     """Horizontal stacked bars (done / not yet) with «done of total» at each bar; PNG bytes."""
     shown = list(bars)[:MAX_BARS]
     height = 1.6 + 0.42 * max(1, len(shown))
-    figure = Figure(figsize=(8, height), dpi=110)
+    figure = _figure_class()(figsize=(8, height), dpi=110)
     axes = figure.subplots()
     labels = [_shorten(bar.label) for bar in shown]
     done = [bar.done for bar in shown]
