@@ -39,7 +39,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell._writer import _set_attributes
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.compat import safe_string
-from openpyxl.packaging.relationship import Relationship, RelationshipList
+from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles import Alignment, Font, NamedStyle
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
@@ -47,6 +47,8 @@ from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.hyperlink import Hyperlink
+from openpyxl.xml.constants import REL_NS
+from openpyxl.xml.functions import Element
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -424,12 +426,24 @@ class _SheetRelationships(RelationshipList):
 
     def to_tree(self) -> Any:
         tree = super().to_tree()
+        # Elements made directly, with the constant strings shared: no Relationship object and
+        # no copy of the type URL per link.
         for number, target in enumerate(self.link_targets, 1):
-            link = Relationship(
-                type="hyperlink", TargetMode="External", Target=target, Id=f"rId{number}"
+            tree.append(
+                Element(
+                    "Relationship",
+                    {
+                        "Type": _HYPERLINK_REL_TYPE,
+                        "Target": target,
+                        "TargetMode": "External",
+                        "Id": f"rId{number}",
+                    },
+                )
             )
-            tree.insert(number - 1, link.to_tree())
         return tree
+
+
+_HYPERLINK_REL_TYPE: Final = f"{REL_NS}/hyperlink"
 
 
 class _SheetWriter(WorksheetWriter):
@@ -805,6 +819,32 @@ async def _write_diagnostics(
     return rows
 
 
+async def _write_summary(
+    session: AsyncSession, sheet: _Sheet, schools: Schools, start: date, end: date, today: date
+) -> int:
+    """One row per school; the figures are dropped before the big sheets are written."""
+    figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
+    for school in figures:
+        sheet.append(
+            [
+                school.short_name,
+                school.reports_week,
+                school.reports_total,
+                school.done,
+                school.partial,
+                school.not_done,
+                school.items_total,
+                school.items_covered,
+                school.overdue,
+                school.awaiting_review,
+                school.returned,
+                school.last_activity,
+                level_title(school.latest_level),
+            ]
+        )
+    return len(figures)
+
+
 async def build_export(
     session: AsyncSession,
     *,
@@ -828,25 +868,7 @@ async def build_export(
     workbook = _new_workbook()
 
     summary = _Sheet(workbook, "Сводка", SUMMARY_COLUMNS, counter)
-    figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
-    for school in figures:
-        summary.append(
-            [
-                school.short_name,
-                school.reports_week,
-                school.reports_total,
-                school.done,
-                school.partial,
-                school.not_done,
-                school.items_total,
-                school.items_covered,
-                school.overdue,
-                school.awaiting_review,
-                school.returned,
-                school.last_activity,
-                level_title(school.latest_level),
-            ]
-        )
+    school_count = await _write_summary(session, summary, schools, start, end, today)
     summary.close()
 
     reports = _Sheet(workbook, "Мероприятия", REPORT_COLUMNS, counter)
@@ -865,7 +887,7 @@ async def build_export(
     await asyncio.to_thread(workbook.save, out)
     counter.finish()
     return ExportSummary(
-        schools=len(figures),
+        schools=school_count,
         reports=report_counts.reports,
         items=items,
         diagnostics=diagnostic_rows,
