@@ -6,7 +6,6 @@ from collections.abc import Collection, Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     DiagAnswer,
@@ -28,6 +27,7 @@ from bot.callbacks import (
     DiagUnknown,
     DiagView,
 )
+from bot.markup import Keyboard
 
 BUTTON_TEXT = 60
 SHORT_OPTION = 14
@@ -46,7 +46,7 @@ def menu(
     can_import: bool = False,
 ) -> InlineKeyboardMarkup:
     """Questionnaires to start (id, title), latest results to open (run id, title)."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for questionnaire_id, title in questionnaires:
         builder.button(
             text=short("▶ " + title), callback_data=DiagStart(questionnaire_id=questionnaire_id)
@@ -63,7 +63,7 @@ def menu(
 
 
 def resume_offer(run_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=_("▶ Continue"), callback_data=DiagContinue(run_id=run_id))
     builder.button(text=_("↺ Start over"), callback_data=DiagRestart(run_id=run_id))
     builder.button(text=_("Another questionnaire"), callback_data=DiagOther())
@@ -75,7 +75,7 @@ def profile_levels(
     run_id: int, levels: Sequence[str], selected: Collection[str]
 ) -> InlineKeyboardMarkup:
     """Multi-select of the school levels, by index; then «Next»."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for index, level in enumerate(levels):
         mark = CHECKED if level in selected else UNCHECKED
         builder.button(text=mark + level, callback_data=DiagLevel(run_id=run_id, index=index))
@@ -86,7 +86,7 @@ def profile_levels(
 
 
 def profile_ovz(run_id: int, selected: bool | None, *, can_go_back: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for value, label in ((1, _("Yes")), (0, _("No"))):
         mark = CHECKED if selected is not None and int(selected) == value else ""
         builder.button(text=mark + label, callback_data=DiagOvz(run_id=run_id, value=value))
@@ -111,7 +111,7 @@ def question(
     hint: bool = False,
 ) -> InlineKeyboardMarkup:
     """Answer options (none for typed answers), then «Не знаю», «Подсказка», «Назад», «Пауза»."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for index, label in enumerate(options):
         mark = CHECKED if selected == index else ""
         builder.button(
@@ -153,7 +153,7 @@ def result_actions(
     """One «add to the roadmap» button per deficit: (number, direction, item, wording)."""
     if not deficits:
         return None
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for number, direction, item, text in deficits:
         label = (_("✅ {number}. {text}") if number in added else _("➕ {number}. {text}")).format(
             number=number, text=text
@@ -175,7 +175,7 @@ def schools(
     can_import: bool = False,
 ) -> InlineKeyboardMarkup:
     """Schools (id, name) whose cards can be opened, with paging."""
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for school_id, name in items:
         builder.button(text=short(name), callback_data=DiagSchool(school_id=school_id))
     sizes = [1] * len(items)

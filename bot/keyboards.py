@@ -6,7 +6,6 @@ from collections.abc import Iterable, Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     Cancel,
@@ -18,25 +17,26 @@ from bot.callbacks import (
     ProjectChoice,
     SchoolsPage,
 )
+from bot.markup import Keyboard
 from bot.texts import project_name, role_name
 from models import Municipality, Project, Role, School
 
 PAGE_SIZE = 8
 
 
-def cancel_button(builder: InlineKeyboardBuilder) -> None:
+def cancel_button(builder: Keyboard) -> None:
     builder.button(text=_("✖ Cancel"), callback_data=Cancel())
 
 
 def languages() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text="Русский", callback_data=LangChoice(code="ru"))
     builder.button(text="English", callback_data=LangChoice(code="en"))
     return builder.as_markup()
 
 
 def projects() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for project in Project:
         builder.button(text=project_name(project), callback_data=ProjectChoice(value=project))
     cancel_button(builder)
@@ -45,7 +45,7 @@ def projects() -> InlineKeyboardMarkup:
 
 
 def municipalities(items: Iterable[Municipality]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for item in items:
         builder.button(
             text=item.name[:60], callback_data=MunicipalityPick(municipality_id=item.id)
@@ -56,7 +56,7 @@ def municipalities(items: Iterable[Municipality]) -> InlineKeyboardMarkup:
 
 
 def invite_roles(roles: Sequence[Role]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for role in roles:
         builder.button(text=role_name(role), callback_data=InviteRole(role=role))
     cancel_button(builder)
@@ -73,7 +73,7 @@ def school_picker(
     selected: frozenset[int] = frozenset(),
     multi: bool = False,
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for school in schools:
         mark = "✅ " if school.id in selected else ""
         builder.button(

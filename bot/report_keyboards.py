@@ -8,7 +8,6 @@ from datetime import date
 from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import (
     Cancel,
@@ -22,6 +21,7 @@ from bot.callbacks import (
     ReportNav,
     ReportPage,
 )
+from bot.markup import Keyboard
 from bot.texts import direction_name, mark_name
 from models import ActivityReport, Direction, Mark, ReviewState, RoadmapItem
 
@@ -39,7 +39,7 @@ def main_menu() -> ReplyKeyboardMarkup:
     )
 
 
-def _nav(builder: InlineKeyboardBuilder, *, back: bool = True) -> int:
+def _nav(builder: Keyboard, *, back: bool = True) -> int:
     if back:
         builder.button(text=_("◀ Back"), callback_data=ReportNav(action="back"))
     builder.button(text=_("✖ Cancel"), callback_data=Cancel())
@@ -54,7 +54,7 @@ def _short(text: str, limit: int) -> str:
 def activity_list(
     items: Sequence[RoadmapItem], *, page: int, total: int, today: date, searching: bool
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     sizes: list[int] = []
     for item in items:
         prefix = f"{item.number}. " if item.number else ""
@@ -84,7 +84,7 @@ def activity_list(
 
 
 def directions() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for direction in Direction:
         builder.button(
             text=direction_name(direction.value),
@@ -98,13 +98,13 @@ def directions() -> InlineKeyboardMarkup:
 
 
 def back_cancel() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.adjust(_nav(builder))
     return builder.as_markup()
 
 
 def marks() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     icons = {Mark.DONE: "✅", Mark.PARTIAL: "◐", Mark.NOT_DONE: "✖"}
     for mark in Mark:
         builder.button(
@@ -116,7 +116,7 @@ def marks() -> InlineKeyboardMarkup:
 
 
 def evidence(has_any: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if has_any:
         builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done"))
     else:
@@ -126,7 +126,7 @@ def evidence(has_any: bool) -> InlineKeyboardMarkup:
 
 
 def summary(*, editing: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=_("💾 Save changes") if editing else _("✅ Send"),
         callback_data=ReportNav(action="submit"),
@@ -153,7 +153,7 @@ def field_names() -> dict[str, str]:
 
 
 def fields() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     names = field_names()
     for name in FIELDS:
         builder.button(text=names[name], callback_data=ReportField(name=name))
@@ -162,7 +162,7 @@ def fields() -> InlineKeyboardMarkup:
 
 
 def dates() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=_("Today"), callback_data=ReportDate(days_ago=0))
     builder.button(text=_("Yesterday"), callback_data=ReportDate(days_ago=1))
     builder.adjust(2, _nav(builder))
@@ -170,14 +170,14 @@ def dates() -> InlineKeyboardMarkup:
 
 
 def with_default(label: str, action: str) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=label, callback_data=ReportNav(action=action))
     builder.adjust(1, _nav(builder))
     return builder.as_markup()
 
 
 def resume() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=_("▶ Continue the draft"), callback_data=ReportNav(action="resume"))
     builder.button(text=_("↺ Start over"), callback_data=ReportNav(action="restart"))
     builder.adjust(1)
@@ -187,7 +187,7 @@ def resume() -> InlineKeyboardMarkup:
 def my_reports(
     reports: Sequence[ActivityReport], *, page: int, total: int
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     sizes: list[int] = []
     for report in reports:
         if report.review_state == ReviewState.CONFIRMED:
@@ -216,7 +216,7 @@ def my_reports(
 
 
 def confirm_delete(report_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=_("🗑 Yes, delete"), callback_data=MyReport(action="delete_yes", report_id=report_id)
     )
@@ -226,7 +226,7 @@ def confirm_delete(report_id: int) -> InlineKeyboardMarkup:
 
 
 def evidence_targets(reports: Sequence[ActivityReport]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for report in reports:
         builder.button(
             text=_short(f"📎 №{report.id} {report.held_on:%d.%m} {report.title}", 60),
@@ -238,7 +238,7 @@ def evidence_targets(reports: Sequence[ActivityReport]) -> InlineKeyboardMarkup:
 
 
 def evidence_collect() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done"))
     builder.adjust(1)
     return builder.as_markup()

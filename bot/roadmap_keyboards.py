@@ -6,16 +6,16 @@ from collections.abc import Sequence
 
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.callbacks import Cancel, ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
+from bot.markup import Keyboard
 from models import School
 
 SCHOOLS_SHOWN = 30
 
 
 def import_confirm(school_id: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(text=_("✅ Import"), callback_data=RoadmapImportConfirm(school_id=school_id))
     builder.button(text=_("✖ Cancel"), callback_data=Cancel())
     builder.adjust(2)
@@ -25,7 +25,7 @@ def import_confirm(school_id: int) -> InlineKeyboardMarkup:
 def roadmap_pages(school_id: int, *, page: int, pages: int) -> InlineKeyboardMarkup | None:
     if pages <= 1:
         return None
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if page > 0:
         builder.button(text="◀", callback_data=RoadmapPage(school_id=school_id, page=page - 1))
     builder.button(
@@ -38,7 +38,7 @@ def roadmap_pages(school_id: int, *, page: int, pages: int) -> InlineKeyboardMar
 
 
 def school_choice(schools: Sequence[School]) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for school in schools[:SCHOOLS_SHOWN]:
         builder.button(
             text=school.short_name[:64], callback_data=RoadmapPage(school_id=school.id, page=0)
@@ -48,7 +48,7 @@ def school_choice(schools: Sequence[School]) -> InlineKeyboardMarkup:
 
 
 def reminder_actions(*, report: bool) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     if report:
         builder.button(text=_("📝 Report an activity"), callback_data=ReminderReport())
     builder.button(text=_("🔕 Mute reminders"), callback_data=ReminderMute(action="mute"))
@@ -57,7 +57,7 @@ def reminder_actions(*, report: bool) -> InlineKeyboardMarkup:
 
 
 def unmute() -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=_("🔔 Turn reminders back on"), callback_data=ReminderMute(action="unmute")
     )

@@ -11,7 +11,6 @@ from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import keyboards
@@ -26,6 +25,7 @@ from bot.callbacks import (
     SchoolsPage,
 )
 from bot.config import Settings
+from bot.markup import Keyboard
 from bot.states import AddSchool, InviteForm
 from bot.texts import project_name, role_name
 from models import Municipality, Project, Role, User
@@ -161,7 +161,7 @@ async def add_school_project(
         await _edit_or_answer(query, text)
         return
     await state.clear()
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=_("Create an invite link"), callback_data=InviteForSchool(school_id=school.id)
     )

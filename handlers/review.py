@@ -14,12 +14,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import OVERSIGHT, allow
 from bot.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
 from bot.config import Settings
+from bot.markup import Keyboard
 from bot.outbox import Outbox, Outgoing, Renderer
 from bot.scheduler import Job, Scheduler
 from bot.states import ReviewForm
@@ -90,7 +90,7 @@ def review_card(
 
 
 def review_keyboard(report: ActivityReport, *, offset: int, total: int) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     builder.button(
         text=_("✅ Confirm"), callback_data=ReviewAction(action="confirm", report_id=report.id)
     )
@@ -167,7 +167,7 @@ async def _notify_author(
                 "↩ Your report №{id} «{title}» is returned for revision.\n"
                 "Curator's comment: {comment}"
             ).format(id=report.id, title=title, comment=escape(report.review_comment or ""))
-            builder = InlineKeyboardBuilder()
+            builder = Keyboard()
             builder.button(
                 text=_("✏ Edit the report"),
                 callback_data=MyReport(action="edit", report_id=report.id),
@@ -202,7 +202,7 @@ async def review_action(
                 raise InvalidInput("review_not_pending")
             await state.set_state(ReviewForm.comment)
             await state.update_data(report_id=report.id)
-            builder = InlineKeyboardBuilder()
+            builder = Keyboard()
             builder.button(text=_("✖ Cancel"), callback_data=Cancel())
             await query.answer()
             if isinstance(query.message, Message):

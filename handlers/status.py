@@ -15,13 +15,13 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.keyboard import InlineKeyboardBuilder
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.access import EVERY_ROLE, allow
 from bot.callbacks import StatusPage, StatusSchool
 from bot.config import Settings
+from bot.markup import Keyboard
 from bot.texts import direction_name, level_name, mark_name, review_state_name
 from exports.charts import Bar, progress_chart
 from models import EvidenceKind, Role, School, User
@@ -100,7 +100,7 @@ def _legend() -> str:
 def _list_keyboard(
     page_rows: list[SchoolFigures], *, page: int, total: int
 ) -> InlineKeyboardMarkup:
-    builder = InlineKeyboardBuilder()
+    builder = Keyboard()
     for figures in page_rows:
         builder.button(
             text=_trim(figures.short_name, 40),
@@ -211,7 +211,7 @@ async def status_command(
             await message.answer(text)
             await _send_chart(message, bars, matches[0].short_name)
             return
-        builder = InlineKeyboardBuilder()
+        builder = Keyboard()
         for school in matches[:20]:
             builder.button(
                 text=_trim(school.short_name, 40), callback_data=StatusSchool(school_id=school.id)

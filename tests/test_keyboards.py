@@ -1,0 +1,27 @@
+"""bot.markup.Keyboard: the same markup as aiogram's builder, without deep-copying buttons."""
+
+from __future__ import annotations
+
+from aiogram.utils.keyboard import InlineKeyboardBuilder
+
+from bot.markup import Keyboard
+
+
+def _fill(builder: InlineKeyboardBuilder) -> InlineKeyboardBuilder:
+    for number in range(7):
+        builder.button(text=f"Пункт {number}", callback_data=f"item:{number}")
+    builder.adjust(2, 3)
+    builder.row()
+    return builder
+
+
+def test_same_markup_as_aiogram_and_later_buttons_stay_out_of_it() -> None:
+    ours = _fill(Keyboard())
+    markup = ours.as_markup()
+    assert markup == _fill(InlineKeyboardBuilder()).as_markup()
+    shape = [len(row) for row in markup.inline_keyboard]
+
+    ours.button(text="Ещё", callback_data="more")
+    ours.adjust(2)
+    assert [len(row) for row in markup.inline_keyboard] == shape  # the first markup is intact
+    assert sum(len(row) for row in ours.as_markup().inline_keyboard) == 8
