@@ -17,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, NamedTuple, TypeAlias
+from functools import cache
+from typing import Any, Final, NamedTuple, TypeAlias
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Exists,
     Select,
     SQLColumnExpression,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -40,6 +43,8 @@ from models.enums import Direction, Mark, ReviewState, RunStatus
 
 # A list of school ids, or a select of schools such as models.users.visible_schools_query(user).
 Schools: TypeAlias = Sequence[int] | Select[Any]
+# For statements built once and run with the school ids as a parameter.
+_SCHOOL_IDS: Final = "school_ids"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ def school_filter(column: SQLColumnExpression[int], schools: Schools) -> ColumnE
         subquery = schools.subquery()
         ids = subquery.c["id"] if "id" in subquery.c else subquery.c[0]
         return column.in_(select(ids))
+    if isinstance(schools, BindParameter):
+        return column.in_(schools)
     return column.in_(list(schools))
 
 
@@ -201,10 +208,33 @@ async def school_figures(
     week_end: date | None = None,
 ) -> list[SchoolFigures]:
     """Figures of the given schools in one query, by short name; the week ends on week_end."""
-    rows = await session.execute(
-        school_figures_query(school_ids, today=today, week_start=week_start, week_end=week_end)
-    )
+    if isinstance(school_ids, Select):
+        rows = await session.execute(
+            school_figures_query(school_ids, today=today, week_start=week_start, week_end=week_end)
+        )
+    else:
+        rows = await session.execute(
+            _school_figures_by_ids(),
+            {
+                _SCHOOL_IDS: list(school_ids),
+                "today": today,
+                "week_start": week_start,
+                "week_end": week_end if week_end is not None else week_start + timedelta(days=6),
+            },
+        )
     return [SchoolFigures(*row) for row in rows]
+
+
+@cache
+def _school_figures_by_ids() -> Select[Any]:
+    """``school_figures_query`` built once, with the ids and dates as parameters: building the
+    statement took most of a one-school /status call's CPU (bench/status.py)."""
+    return school_figures_query(
+        bindparam(_SCHOOL_IDS, expanding=True),  # type: ignore[arg-type]
+        today=bindparam("today"),  # type: ignore[arg-type]
+        week_start=bindparam("week_start"),  # type: ignore[arg-type]
+        week_end=bindparam("week_end"),  # type: ignore[arg-type]
+    )
 
 
 def direction_progress_query(school_id: int, *, today: date) -> Select[Any]:
