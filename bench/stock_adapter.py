@@ -1,0 +1,29 @@
+"""Run another benchmark with SQLAlchemy's stock aiosqlite adapter instead of bot/sqlite_driver.py.
+
+    .venv/bin/python -m bench.stock_adapter bench.form_steps --rounds 2
+
+For A/B runs of the driver change in the same hour (BENCHMARKS.md, section 1). In-process
+benchmarks only (form_steps, status, export's «ours» runs in a child process and is not affected).
+"""
+
+from __future__ import annotations
+
+import runpy
+import sqlite3
+import sys
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
+
+import bot.sqlite_driver
+
+
+def main() -> None:
+    bot.sqlite_driver.dbapi = lambda: AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)  # type: ignore[assignment,return-value]
+    module, *argv = sys.argv[1:]
+    sys.argv = [module, *argv]
+    runpy.run_module(module, run_name="__main__")
+
+
+if __name__ == "__main__":
+    main()
