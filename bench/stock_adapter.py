@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.stock_adapter bench.form_steps --rounds 2
 
-For A/B runs of the driver change in the same hour (BENCHMARKS.md, section 1). In-process
-benchmarks only (form_steps, status, export's «ours» runs in a child process and is not affected).
+For A/B runs of the driver change in the same hour (BENCHMARKS.md, sections 1 and 2). Only
+benchmarks that run the bot in this process (form_steps, status) are affected; export and e2e
+start child processes, which use the bot's own driver.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
 from threading import Thread
 from typing import Any
 
@@ -117,9 +116,6 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     def setinputsizes(self, *inputsizes: Any) -> None:
         pass
-
-    def fetchmany(self, size: int | None = None) -> Sequence[Any]:
-        return super().fetchmany(self._arraysize if size is None else size)
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):

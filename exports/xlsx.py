@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell._writer import _set_attributes
+from openpyxl.cell._writer import _set_attributes, etree_write_cell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.compat import safe_string
 from openpyxl.packaging.relationship import RelationshipList
@@ -482,7 +482,7 @@ class _SheetWriter(WorksheetWriter):
                 or cell._comment is not None
                 or not isinstance(cell._value, str | int | float | date | None)
             ):
-                xf.write(_etree_cell(self.ws, cell, styled))  # not written by the export
+                etree_write_cell(xf, self.ws, cell, styled)  # openpyxl's own way
                 continue
             value, attrs = _set_attributes(cell, styled)
             # r, then s and t when present: a coordinate, a number and a type code.
@@ -508,20 +508,6 @@ class _SheetWriter(WorksheetWriter):
                 xf.write(Hyperlink(ref=ref, id=rel_id).to_tree())
         self.xf.send(None)
         links.pairs.clear()
-
-
-def _etree_cell(ws: WriteOnlyWorksheet, cell: WriteOnlyCell, styled: bool) -> Any:
-    """The element openpyxl would write for a cell, for the kinds the export never writes."""
-    from openpyxl.cell._writer import etree_write_cell
-
-    elements: list[Any] = []
-
-    class _Collect:
-        def write(self, element: Any) -> None:
-            elements.append(element)
-
-    etree_write_cell(_Collect(), ws, cell, styled)
-    return elements[0]
 
 
 async def _groups(

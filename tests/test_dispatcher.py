@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 from aiogram import Router
@@ -40,3 +42,10 @@ def test_the_bot_has_no_filter_left_for_a_worker_thread(settings, session_factor
         for event_filter in handler.filters or ()
     ]
     assert filters and all(event_filter.awaitable for event_filter in filters)
+
+
+def test_matplotlib_is_not_imported_at_start() -> None:
+    # ~28 MB of idle memory: /status imports it with its first chart (exports/charts.py).
+    code = "import sys, bot.app; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

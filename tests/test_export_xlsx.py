@@ -7,6 +7,7 @@ import os
 import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -671,6 +672,20 @@ async def test_row_writer_writes_what_openpyxl_writes(
 
     assert described(ours) == described(theirs)
     assert len(described(ours)) > 100
+
+
+def test_a_value_the_row_writer_does_not_know_goes_through_openpyxl(tmp_path: Path) -> None:
+    # The export writes text, ints, floats and dates itself; anything else (here a Decimal)
+    # is handed to openpyxl's own cell writer in the middle of the row.
+    workbook = xlsx._new_workbook()
+    columns = (xlsx._Column("Текст", 10), xlsx._Column("Число", 10), xlsx._Column("Дата", 10))
+    sheet = xlsx._Sheet(workbook, "Лист", columns, xlsx._Progress(None))
+    sheet.append(["a < b", Decimal("1.5"), date(2026, 11, 23)])
+    sheet.close()
+    workbook.save(tmp_path / "x.xlsx")
+
+    row = [c.value for c in load_workbook(tmp_path / "x.xlsx")["Лист"][2]]
+    assert row == ["a < b", 1.5, datetime(2026, 11, 23)]
 
 
 async def test_plain_cells_are_wrapped_and_top_aligned(

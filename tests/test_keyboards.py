@@ -20,6 +20,7 @@ def test_same_markup_as_aiogram_and_later_buttons_stay_out_of_it() -> None:
     markup = ours.as_markup()
     assert markup == _fill(InlineKeyboardBuilder()).as_markup()
     shape = [len(row) for row in markup.inline_keyboard]
+    assert markup.inline_keyboard[0][0] is ours._markup[0][0]  # rows copied, buttons shared
 
     ours.button(text="Ещё", callback_data="more")
     ours.adjust(2)
