@@ -34,12 +34,14 @@ from bot.db import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from bot.outbox import OUTBOX_SECONDS, Outbox
+from bot.polling import prune_handled, run_inbox_polling
 from bot.scheduler import Scheduler
 from handlers import review, roadmap
 from models import Role
 from models.users import ensure_admins
 
 logger = logging.getLogger(__name__)
+PRUNE_SECONDS = 3600.0
 STARTUP_BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.6, jitter=0.1)
 
 
@@ -103,6 +105,7 @@ async def bot_runtime(settings: Settings) -> AsyncIterator[BotRuntime]:
         roadmap.setup_reminders(scheduler, outbox, settings)
         review.setup_digests(scheduler, outbox, settings)
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
+        scheduler.every(PRUNE_SECONDS, "handled_updates", prune_handled)
         weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])
         await scheduler.start()
         # The ~300,000 objects of start-up (aiogram's API models, SQLAlchemy, the routers) live
@@ -123,11 +126,6 @@ async def run_polling(settings: Settings) -> None:
     try:
         async with bot_runtime(settings) as runtime:
             logger.info("starting long polling as @%s", runtime.me.username)
-            await runtime.dp.start_polling(
-                runtime.bot,
-                allowed_updates=runtime.dp.resolve_used_update_types(),
-                handle_signals=True,
-                close_bot_session=True,
-            )
+            await run_inbox_polling(runtime.dp, runtime.bot, runtime.session_factory)
     except asyncio.CancelledError:
         pass

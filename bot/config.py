@@ -148,12 +148,14 @@ class Settings(BaseSettings):
     def _check_export_schedule(cls, value: str) -> str:
         return str(parse_schedule(value))
 
-    # Scale-out. REDIS_URL moves form state and drafts to Redis (with a cross-process lock per
-    # user); without it they stay in the database. The webhook settings are for
-    # `python main.py webhook`: WEBHOOK_URL is the public base URL Telegram calls (setWebhook
-    # only when it is set), WEBHOOK_PATH is appended to it and served on WEBHOOK_HOST:PORT.
+    # Scale-out. REDIS_URL gives every process the same lock per user (form state stays in the
+    # database either way); REDIS_POOL_SIZE bounds its connections, and a busy pool waits. The
+    # webhook settings are for `python main.py webhook`: WEBHOOK_URL is the public base URL
+    # Telegram calls (setWebhook only when it is set), WEBHOOK_PATH is appended to it and
+    # served on WEBHOOK_HOST:PORT.
     redis_url: SecretStr | None = None
     redis_key_prefix: str = "fsm"
+    redis_pool_size: int = Field(default=50, ge=1, le=10_000)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_host: str = "0.0.0.0"

@@ -1,4 +1,4 @@
-"""Middlewares: a database session per update, the current user, locale, access, throttling."""
+"""Middlewares: locale, access, throttling (the unit of work is in bot/unit_of_work.py)."""
 
 from __future__ import annotations
 
@@ -8,74 +8,16 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, Message, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import is_allowed
-from bot.db import begin_read_only
-from bot.storage import current_session
 from models import User
-from models.users import get_by_telegram_id
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
-
-
-class DbSessionMiddleware(BaseMiddleware):
-    """The one place that commits: on success of the whole update, rollback on any error."""
-
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self.session_factory = session_factory
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        async with self.session_factory() as session:
-            data["session"] = session
-            token = current_session.set(session)
-            try:
-                result = await handler(event, data)
-            except TelegramAPIError:
-                # Only the reply failed: what the user gave is valid and is kept. The error
-                # router then tries to tell the user that the answer did not arrive.
-                await session.commit()
-                raise
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                current_session.reset(token)
-            await session.commit()
-            return result
-
-
-class UserMiddleware(BaseMiddleware):
-    """Puts the registered User (or None for a stranger) into the handler data; no upsert.
-
-    The lookup runs in its own short read-only transaction and the row is then attached to the
-    update's session without a query: the update's transaction (on SQLite, the write lock)
-    starts only when the handler itself touches the database, not before it downloads or
-    renders anything; and the lookup doesn't wait for other users' transactions to finish.
-    """
-
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self.session_factory = session_factory
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        tg_user: TgUser | None = data.get("event_from_user")
-        user: User | None = None
-        if tg_user is not None and not tg_user.is_bot:
-            async with self.session_factory() as lookup:
-                await begin_read_only(lookup)
-                user = await get_by_telegram_id(lookup, tg_user.id)
-            if user is not None and user.is_active:
-                user = await data["session"].merge(user, load=False)
-            else:
-                user = None
-        data["user"] = user
-        return await handler(event, data)
 
 
 class UserLocaleMiddleware(I18nMiddleware):

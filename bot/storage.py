@@ -1,55 +1,96 @@
-"""aiogram FSM storage in the bot's own database: drafts survive restarts with no Redis."""
+"""aiogram FSM storage in the bot's own database: drafts survive restarts, with or without Redis.
+
+Inside an update the storage works on the update's unit of work (bot/unit_of_work.py): the
+unit's first statement already read the record of the update's own key, reads are answered from
+it, and writes only change it in memory. The unit writes every changed record with ONE upsert
+(or delete, when nothing is left) right before it commits, in the same transaction as the
+handler's rows: form state and the rows it describes commit together or not at all.
+
+Outside an update (jobs, tests, the CLI) each call is a short transaction of its own.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StorageKey
-from sqlalchemy import delete, select
+from sqlalchemy import Delete, Insert, Select, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import begin_read_only
+from bot.unit_of_work import current_unit
 from models import FsmRecord
 from models.base import utcnow
 
 StateType = str | State | None
-
-# The update's own session, set by DbSessionMiddleware. Form state written during a handler goes
-# into the handler's transaction: it commits (or rolls back) together with the handler's rows,
-# and SQLite never sees two writers inside one update.
-current_session: ContextVar[AsyncSession | None] = ContextVar("current_session", default=None)
-
-# Records this transaction has read or written, by key (None: no row), in ``session.info``. A
-# form step reads its state and data half a dozen times and writes them two or three times;
-# within one transaction the answer can only change through this storage, so one SELECT is
-# enough and later writes are plain attribute updates flushed together (bench/form_steps.py).
-_SEEN = "fsm_records_seen"
-_UNSEEN: Any = object()
+FSM = FsmRecord.__table__
 
 
-def _seen(session: AsyncSession, key: str) -> FsmRecord | None:
-    entry = session.info.get(_SEEN)
-    if entry is None or entry[0] is not session.get_transaction():
-        return _UNSEEN
-    return entry[1].get(key, _UNSEEN)
+@dataclass
+class FsmEntry:
+    """What a unit of work knows of one FSM key: read once, written once at commit."""
+
+    state: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    dirty: bool = False
 
 
-def _remember(session: AsyncSession, key: str, record: FsmRecord | None) -> None:
-    transaction = session.get_transaction()
-    entry = session.info.get(_SEEN)
-    if entry is None or entry[0] is not transaction:
-        entry = session.info[_SEEN] = (transaction, {})
-    entry[1][key] = record
+def key_builder() -> KeyBuilder:
+    return DefaultKeyBuilder(with_destiny=True)
+
+
+def _upsert(dialect: str) -> Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(FSM).values(
+        key=bindparam("key"),
+        state=bindparam("state"),
+        data=bindparam("data", type_=FSM.c.data.type),
+        updated_at=bindparam("now", type_=FSM.c.updated_at.type),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[FSM.c.key],
+        set_={
+            "state": stmt.excluded.state,
+            "data": stmt.excluded.data,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
+
+
+_UPSERT: dict[str, Insert] = {}
+_DELETE: Delete = delete(FSM).where(FSM.c.key == bindparam("key"))
+_SELECT: Select[Any] = select(FSM.c.state, FSM.c.data).where(FSM.c.key == bindparam("key"))
+
+
+async def write_entries(session: AsyncSession, entries: Mapping[str, FsmEntry]) -> None:
+    """One statement per changed key: an upsert, or a delete when nothing is left to keep."""
+    for key, entry in entries.items():
+        if not entry.dirty:
+            continue
+        if entry.state is None and not entry.data:
+            # Nothing left to remember: no row, so the table doesn't grow with every user.
+            await session.execute(_DELETE, {"key": key})
+        else:
+            dialect = session.get_bind().dialect.name
+            upsert = _UPSERT.get(dialect)
+            if upsert is None:
+                upsert = _UPSERT[dialect] = _upsert(dialect)
+            params = {"key": key, "state": entry.state, "data": entry.data, "now": utcnow()}
+            await session.execute(upsert, params)
+        entry.dirty = False
+
+
+async def read_entry(session: AsyncSession, key: str) -> FsmEntry:
+    row = (await session.execute(_SELECT, {"key": key})).first()
+    return FsmEntry() if row is None else FsmEntry(row.state, dict(row.data or {}))
 
 
 class DatabaseStorage(BaseStorage):
-    """One row per FSM key; each call is its own short transaction, independent of handlers."""
+    """One row per FSM key, in the update's own transaction (see the module docstring)."""
 
     def __init__(
         self,
@@ -59,87 +100,56 @@ class DatabaseStorage(BaseStorage):
         self._session_factory = session_factory
         self._key_builder = key_builder or DefaultKeyBuilder(with_destiny=True)
 
-    def _key(self, key: StorageKey) -> str:
+    def record_key(self, key: StorageKey) -> str:
         return self._key_builder.build(key)
 
-    @asynccontextmanager
-    async def _session(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-        session = current_session.get()
-        # A read before the handler has begun its transaction needs no lock of the update's:
-        # it runs in a short transaction of its own. Once the handler's transaction is open
-        # (it wrote, or read its own rows), reads go through it and see its own writes.
-        if session is not None and (write or session.in_transaction()):
-            yield session
-            return
-        if not write:
-            # A read-only snapshot: it neither takes nor waits for SQLite's write lock.
-            async with self._session_factory() as reader:
-                await begin_read_only(reader)
-                yield reader
-            return
-        async with self._session_factory() as own, own.begin():
-            yield own
+    async def _entry(self, key: StorageKey) -> FsmEntry | None:
+        """The unit's entry for this key (read once), or None outside an update."""
+        unit = current_unit.get()
+        if unit is None:
+            return None
+        record_key = self.record_key(key)
+        entry = unit.fsm.get(record_key)
+        if entry is None:
+            entry = unit.fsm[record_key] = await read_entry(unit.session, record_key)
+        return entry
 
-    async def _write(self, key: StorageKey, **values: Any) -> None:
-        record_key = self._key(key)
-        async with self._session() as session:
-            record = _seen(session, record_key)
-            if record is not _UNSEEN and record is not None:
-                for name, value in values.items():
-                    setattr(record, name, value)
-                record.updated_at = utcnow()
-            else:
-                # An upsert, not an INSERT: another process may create the row meanwhile.
-                insert: Any = (
-                    pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-                )
-                stmt = insert(FsmRecord).values(
-                    key=record_key, updated_at=utcnow(), **({"state": None, "data": {}} | values)
-                )
-                await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[FsmRecord.key], set_={**values, "updated_at": utcnow()}
-                    )
-                )
-                record = await session.get(FsmRecord, record_key, populate_existing=True)
-            # Nothing left to remember: drop the row so the table doesn't grow with every user.
-            if record is not None and record.state is None and not record.data:
-                session.expunge(record)
-                await session.execute(delete(FsmRecord).where(FsmRecord.key == record_key))
-                record = None
-            _remember(session, record_key, record)
+    async def _read_alone(self, key: StorageKey) -> FsmEntry:
+        async with self._session_factory() as session, session.begin():
+            return await read_entry(session, self.record_key(key))
 
-    async def _get(self, key: StorageKey) -> FsmRecord | None:
-        record_key = self._key(key)
-        async with self._session(write=False) as session:
-            record = _seen(session, record_key)
-            if record is _UNSEEN:
-                record = await session.scalar(
-                    select(FsmRecord)
-                    .where(FsmRecord.key == record_key)
-                    .execution_options(populate_existing=True)
-                )
-                _remember(session, record_key, record)
-            return record
+    async def _write_alone(self, key: StorageKey, **values: Any) -> None:
+        async with self._session_factory() as session, session.begin():
+            record_key = self.record_key(key)
+            entry = await read_entry(session, record_key)
+            for name, value in values.items():
+                setattr(entry, name, value)
+            entry.dirty = True
+            await write_entries(session, {record_key: entry})
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        await self._write(key, state=value)
+        entry = await self._entry(key)
+        if entry is None:
+            await self._write_alone(key, state=value)
+            return
+        if entry.state != value:
+            entry.state, entry.dirty = value, True
 
     async def get_state(self, key: StorageKey) -> str | None:
-        record = await self._get(key)
-        return record.state if record else None
+        entry = await self._entry(key) or await self._read_alone(key)
+        return entry.state
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._write(key, data=dict(data))
+        entry = await self._entry(key)
+        if entry is None:
+            await self._write_alone(key, data=dict(data))
+            return
+        entry.data, entry.dirty = dict(data), True
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        record = await self._get(key)
-        return dict(record.data) if record else {}
-
-    async def updated_at(self, key: StorageKey) -> Any:
-        record = await self._get(key)
-        return record.updated_at if record else None
+        entry = await self._entry(key) or await self._read_alone(key)
+        return dict(entry.data)
 
     async def close(self) -> None:
         """The engine belongs to the application, which disposes of it."""

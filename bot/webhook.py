@@ -4,8 +4,9 @@ Telegram (or the load balancer in front of these processes) POSTs each update to
 with the secret token in ``X-Telegram-Bot-Api-Secret-Token``; a request without the right one
 gets 401 and is not read. An update is answered only after it has been handled: a process that
 dies meanwhile leaves it unanswered and Telegram delivers it again, to whichever process the
-balancer picks. Any process can take any update because form state lives in Redis or the
-database, never in the process.
+balancer picks. Any process can take any update because form state lives in the database,
+never in the process; a redelivered update that was handled already is dropped
+(bot/unit_of_work.py).
 
 GET /healthz answers 200 with a small JSON while the database (and Redis, when configured)
 answers, 503 otherwise and while stopping, so a balancer stops sending here first.
@@ -25,13 +26,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
-from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 from sqlalchemy import text
 
 from bot.app import BotRuntime, bot_runtime
 from bot.config import HEALTH_PATH, ConfigError, Settings
+from bot.locks import RedisLockIsolation
 
 logger = logging.getLogger(__name__)
 
@@ -95,9 +96,9 @@ class WebhookServer:
         if self.draining:
             return web.json_response({"status": "stopping"}, status=503)
         checks = {"database": await self._check(self._ping_database)}
-        storage = self.runtime.dp.storage
-        if isinstance(storage, RedisStorage):
-            checks["redis"] = await self._check(storage.redis.ping)
+        locks = self.runtime.dp["user_locks"]
+        if isinstance(locks, RedisLockIsolation):
+            checks["redis"] = await self._check(locks.redis.ping)
         healthy = all(value == "ok" for value in checks.values())
         return web.json_response(
             {"status": "ok" if healthy else "unavailable", **checks},

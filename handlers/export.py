@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import OVERSIGHT, allow
 from bot.config import Settings
+from bot.unit_of_work import commit_current_unit
 from exports.schedule import PeriodError, format_period, parse_period
 from exports.xlsx import ExportSummary, build_export, export_filename
 from models import User
@@ -76,6 +77,9 @@ async def export_command(
         await message.answer(period_problem(error))
         return
     period = format_period(start, end)
+    # The workbook is read through read-only sessions and takes seconds: nothing of this
+    # update's may stay open (on SQLite, the write lock) meanwhile.
+    await commit_current_unit()
     async with read_session_factory() as read:
         schools = await count_visible_schools(read, user)
     if schools == 0:

@@ -23,6 +23,7 @@ from bot.callbacks import StatusPage, StatusSchool
 from bot.config import Settings
 from bot.markup import Keyboard
 from bot.texts import direction_name, level_name, mark_name, review_state_name
+from bot.unit_of_work import commit_current_unit
 from exports.charts import Bar, progress_chart
 from models import EvidenceKind, Role, School, User
 from models.stats import (
@@ -173,7 +174,9 @@ async def _send_chart(message: Message, bars: list[Bar], title: str) -> None:
     if not bars:
         return
     try:
-        # CPU-bound rendering off the event loop, so other users aren't kept waiting.
+        # CPU-bound rendering off the event loop, so other users aren't kept waiting; and
+        # nothing of this update's is left open (on SQLite, the write lock) meanwhile.
+        await commit_current_unit()
         png = await asyncio.to_thread(
             progress_chart, bars, title=title, done_label=_("done"), open_label=_("not yet")
         )

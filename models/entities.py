@@ -313,6 +313,23 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class TelegramUpdate(Base):
+    """Each update the bot took: received (polling keeps it until handled) and handled once.
+
+    Polling records a batch here before it confirms it to Telegram, so a crash loses nothing:
+    rows with a payload and no ``handled_at`` are handled again on start. Every update marks
+    its row handled in the same transaction as its own rows, so a redelivery (same
+    ``update_id``: a replay, a webhook retry) finds it handled and has no second effect.
+    """
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class FsmRecord(Base):
     """aiogram FSM state and data in the database, so drafts survive a restart without Redis."""
 

@@ -25,7 +25,7 @@ from bot.i18n import create_i18n
 from bot.migrate import upgrade
 from models import Municipality, Project, Role, School, User, curator_schools
 from tests import pg
-from tests.telegram import TOKEN, RecordingSession, UpdateFactory
+from tests.telegram import SESSIONS, TOKEN, RecordingSession, UpdateFactory
 
 ADMIN_ID = 900_001
 _databases = itertools.count()
@@ -140,6 +140,17 @@ class Harness:
 
     async def click(self, user: TgUser, data: str, **extra: Any) -> list[TelegramMethod[Any]]:
         return await self.feed(self.updates.callback(user, data, **extra))
+
+
+@pytest.fixture(autouse=True)
+def no_transaction_across_telegram() -> Iterator[None]:
+    """Fails any test in which a Bot API call went out while the calling task still had a
+    database transaction open (on SQLite: a write lock held across a Telegram round trip)."""
+    SESSIONS.clear()
+    yield
+    violations = [call for session in SESSIONS for call in session.violations]
+    SESSIONS.clear()
+    assert not violations, f"Bot API calls made inside a database transaction: {violations}"
 
 
 @pytest.fixture

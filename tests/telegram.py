@@ -6,6 +6,7 @@ common methods), then parsed by aiogram's BaseSession.check_response exactly as 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -28,6 +29,59 @@ from aiogram.types import (
     Update,
     User,
 )
+from sqlalchemy import Connection, Engine, Pool, event
+
+# Every transaction open on any engine, by the asyncio task that opened it: a Bot API call made
+# by a task that still has one is a lock held across a Telegram round trip (bot/unit_of_work.py).
+_OPEN: dict[asyncio.Task[Any] | None, set[int]] = {}
+SESSIONS: list[RecordingSession] = []
+
+
+def _task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:
+        return None
+
+
+def _dbapi_id(connection: Connection) -> int | None:
+    # Not `.connection`: on an invalidated connection (a simulated crash) that reconnects.
+    fairy = connection._dbapi_connection
+    return None if fairy is None or fairy.dbapi_connection is None else id(fairy.dbapi_connection)
+
+
+def _forget(dbapi_id: int | None) -> None:
+    for connections in _OPEN.values():
+        connections.discard(dbapi_id)  # type: ignore[arg-type]
+
+
+@event.listens_for(Engine, "begin")
+def _on_begin(connection: Connection) -> None:
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # no transaction in the database (the scheduler's advisory-lock connection)
+    dbapi_id = _dbapi_id(connection)
+    if dbapi_id is not None:
+        _OPEN.setdefault(_task(), set()).add(dbapi_id)
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _on_end(connection: Connection) -> None:
+    _forget(_dbapi_id(connection))
+
+
+@event.listens_for(Pool, "checkin")
+@event.listens_for(Pool, "invalidate")
+@event.listens_for(Pool, "close")
+def _on_release(dbapi_connection: Any, *args: Any) -> None:
+    # A connection back in the pool (or gone, after a simulated crash) has no transaction.
+    _forget(id(dbapi_connection))
+
+
+def open_transactions() -> int:
+    """Transactions the current task has open, on any engine."""
+    return len(_OPEN.get(_task(), ()))
+
 
 BOT_ID = 42
 TOKEN = "42:TEST-token-for-the-suite-0123456789abcdef"
@@ -45,6 +99,9 @@ class RecordingSession(BaseSession):
 
     def __init__(self) -> None:
         super().__init__()
+        # Calls made while the calling task had a database transaction open: tests fail on any.
+        self.violations: list[str] = []
+        SESSIONS.append(self)
         self.requests: deque[TelegramMethod[Any]] = deque()
         self.responses: deque[QueuedResponse] = deque()
         self._message_ids = itertools.count(10_000)
@@ -100,6 +157,8 @@ class RecordingSession(BaseSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
+        if open_transactions():
+            self.violations.append(type(method).__name__)
         self.requests.append(method)
         if self.responses:
             queued = self.responses.popleft()
@@ -120,14 +179,21 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
+        if open_transactions():
+            self.violations.append(f"download {url}")
         yield b""
+
+
+# Telegram never gives two updates the same id, whichever process or factory sees them: a
+# repeated id is a redelivery, which the bot drops once the first was handled.
+_UPDATE_IDS = itertools.count(1)
 
 
 @dataclass
 class UpdateFactory:
     """Builds updates with increasing ids, as Telegram sends them."""
 
-    _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _update_ids: itertools.count[int] = field(default_factory=lambda: _UPDATE_IDS)
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @staticmethod
