@@ -44,7 +44,8 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -75,8 +76,8 @@ from bench.e2e_backends import (
     make_backend,
     teachers,
 )
-from bench.e2e_users import Chat, Tally, example_form, our_form, run_user
-from bench.telegram_stub import BenchAPI
+from bench.e2e_users import Chat, Tally, example_form, is_error, our_form, run_user
+from bench.telegram_stub import BenchAPI, text_of
 
 TOKEN = "777000:BENCH-token-abcdefghijklmnopqrstuvwxyz0123"
 ADMIN = 1
@@ -112,12 +113,23 @@ class Config:
     time_limit_s: float = 150.0
     postgres: str | None = None
     redis: str | None = None
+    keep: str | None = None  # keep the work directories (bot logs, databases) here
 
     @property
     def backend(self) -> str:
         return "+".join(
             (["postgresql"] if self.postgres else ["sqlite"]) + (["redis"] if self.redis else [])
         )
+
+
+@contextmanager
+def workspace(keep: str | None) -> Iterator[str]:
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+            yield tmp
+    else:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        yield tempfile.mkdtemp(prefix="e2e-", dir=keep)
 
 
 def example_path() -> Path:
@@ -260,6 +272,10 @@ async def session(kind: Contender, cfg: Config, workdir: Path, seed: int) -> dic
             result |= await check_reports(backend, before, chats, tallies)
         else:
             result |= {"reports_stored": None, "lost_reports": None, "duplicated_reports": None}
+        # Including those that came after the user gave up (SQLite's busy timeout is 30 s too).
+        result["error_texts"] = sum(
+            is_error(text_of(call)) for chat in chats for call in api.answers[chat]
+        )
         return result
     finally:
         process.stop()
@@ -271,7 +287,7 @@ async def session(kind: Contender, cfg: Config, workdir: Path, seed: int) -> dic
 async def run(cfg: Config, rounds: int) -> dict[str, Any]:
     """Without latency: (a) no pauses, CPU per update; (b) paced, step latency."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+    with workspace(cfg.keep) as tmp:
         for paced in (False, True):
             for round_ in range(rounds):
                 order = (EXAMPLE, OURS) if round_ % 2 and not paced else (OURS, EXAMPLE)
@@ -310,6 +326,8 @@ async def run(cfg: Config, rounds: int) -> dict[str, Any]:
 
 def _problems(r: dict[str, Any]) -> str:
     parts = [f"{r['errors']} errors", f"{r['unanswered']} unanswered"]
+    if r.get("error_texts"):
+        parts.append(f"{r['error_texts']} generic error texts received in all")
     if r["lost_reports"] is not None:
         parts += [f"{r['lost_reports']} lost", f"{r['duplicated_reports']} duplicated"]
     if r["time_limit_hit"]:
@@ -374,7 +392,7 @@ async def run_matrix(
 ) -> dict[str, Any]:
     """Each (latency, users) cell: both bots, `rounds` times, order alternating by round."""
     results = []
-    with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
+    with workspace(cfg.keep) as tmp:
         for count in users:
             for latency in latencies:
                 cell = Config(
@@ -408,7 +426,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         row["rounds"] = len(runs)
         for key in ("forms_per_s", "p50_ms", "p95_ms", "cpu_ms_per_update"):
             row[key] = median([r[key] for r in runs])
-        for key in ("forms_done", "forms_planned", "errors", "unanswered"):
+        for key in ("forms_done", "forms_planned", "errors", "unanswered", "error_texts"):
             row[key] = sum(r[key] for r in runs)
         for key in ("lost_reports", "duplicated_reports", "stored_unconfirmed"):
             values = [r.get(key) for r in runs]
@@ -484,6 +502,7 @@ def report_matrix(payload: dict[str, Any]) -> str:
                 f"{r['cpu_ratio']:.2f}×" if "cpu_ratio" in r else "—",
                 f"{r['errors']} / {r['unanswered']} / "
                 + (f"{r['lost_reports']} / {r['duplicated_reports']}" if ours else "— / —")
+                + (f"; {r['error_texts']} error texts" if r["error_texts"] else "")
                 + (f" (time limit ×{r['time_limit_hit']})" if r["time_limit_hit"] else ""),
             ]
         )
@@ -563,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         help="users still busy after S seconds are stopped, their step «unanswered» (default 150)",
     )
     parser.add_argument("--tag", help="results file suffix (default: from the options)")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep each session's directory (bot log, database) in DIR"
+    )
     args = parser.parse_args(argv)
     users = args.users or [200 if args.full else 50]
     cfg = Config(
@@ -572,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         postgres=args.postgres,
         redis=args.redis,
         paced=args.paced,
+        keep=args.keep,
     )
     info = machine()
     print(describe_machine(info), flush=True)
