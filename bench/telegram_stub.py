@@ -93,6 +93,8 @@ class BenchAPI(FakeBotAPI):
 
     async def _method(self, request: web.Request) -> web.StreamResponse:
         if self.latency and request.match_info["method"].lower() != "getupdates":
+            # The request is received first (aiohttp keeps the body), then answered late.
+            await request.read()
             await asyncio.sleep(self.latency)
         return await super()._method(request)
 
