@@ -128,8 +128,10 @@ def workspace(keep: str | None) -> Iterator[str]:
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
             yield tmp
     else:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        yield tempfile.mkdtemp(prefix="e2e-", dir=keep)
+        # Absolute: the bot runs in its session's directory and gets a sqlite:/// path.
+        root = Path(keep).resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        yield tempfile.mkdtemp(prefix="e2e-", dir=root)
 
 
 def example_path() -> Path:
