@@ -35,6 +35,8 @@ def direction_name(code: str | None) -> str:
         Direction.CLIMATE: _("School climate"),
         Direction.ENVIRONMENT: _("Educational environment"),
     }
+    if code is None:
+        return "—"
     try:
         return names[Direction(code)]
     except ValueError:

@@ -211,7 +211,7 @@ class WeeklyExport:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _heartbeat(self, bind: AsyncEngine | AsyncConnection, run_id: int) -> None:
+    async def _heartbeat(self, bind: AsyncEngine | AsyncConnection | None, run_id: int) -> None:
         while True:
             await self._heartbeat_sleep(LEASE.total_seconds() / 3)
             try:

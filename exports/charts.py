@@ -61,7 +61,8 @@ def progress_chart(bars: Sequence[Bar], *, title: str, done_label: str, open_lab
     axes.spines[["top", "right"]].set_visible(False)
     widest = max((bar.total for bar in shown), default=1) or 1
     axes.set_xlim(0, widest * 1.25)
-    axes.xaxis.get_major_locator().set_params(integer=True)
+    # The default locator is a MaxNLocator, which takes integer=; the stubs type it as Locator.
+    axes.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     figure.tight_layout()
     buffer = io.BytesIO()

@@ -24,20 +24,20 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from copy import copy
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Final, NamedTuple, overload
+from typing import Any, BinaryIO, Final, NamedTuple, cast, overload
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell._writer import _set_attributes, etree_write_cell
-from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.compat import safe_string
 from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles import Alignment, Font, NamedStyle
@@ -323,7 +323,7 @@ class _Sheet:
         # export's time, bench/export.py); the arrays it leaves on a cell are copied instead.
         self._date_style = _style_array(self._ws, _DATE_STYLE)
         self._link_style = _style_array(self._ws, _LINK_STYLE)
-        self._date_cells: dict[int, WriteOnlyCell] = {}
+        self._date_cells: dict[int, Cell] = {}
         # A write-only sheet emits its views and column widths with the first row.
         widths, header_height = _header_layout(columns)
         for index, width in enumerate(widths, 1):
@@ -380,13 +380,13 @@ class _Sheet:
         if isinstance(value, datetime):
             raise TypeError("convert datetimes to local dates before writing them")
         if isinstance(value, date):
-            cell = self._date_cells.get(column)
-            if cell is None:
-                cell = self._date_cells[column] = WriteOnlyCell(self._ws)
+            date_cell = self._date_cells.get(column)
+            if date_cell is None:
+                date_cell = self._date_cells[column] = WriteOnlyCell(self._ws)
                 # What `cell.style = ...` leaves on the cell (a StyleArray), without the lookup.
-                cell._style = copy(self._date_style)
-            cell.value = value
-            return cell
+                date_cell._style = copy(self._date_style)
+            date_cell.value = value
+            return date_cell
         return value
 
 
@@ -404,7 +404,8 @@ class _CompactLinks:
         self.pairs: list[tuple[str, str]] = []
 
     def append(self, link: Hyperlink) -> None:
-        self.pairs.append((link.ref, link.target))
+        # Only cells given a web address get a hyperlink here, so there is always a target.
+        self.pairs.append((link.ref, cast(str, link.target)))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -462,7 +463,7 @@ class _SheetWriter(WorksheetWriter):
         self.ws._hyperlinks = _CompactLinks()
         self._rels = _SheetRelationships()
 
-    def write_row(self, xf: Any, row: Iterable[WriteOnlyCell], row_idx: int) -> None:
+    def write_row(self, xf: Any, row: Iterable[Cell | MergedCell], row_idx: int) -> None:
         write = getattr(xf, "_file", None)  # et_xmlfile's writer: its output function
         if not callable(write):
             super().write_row(xf, row, row_idx)
@@ -511,8 +512,8 @@ class _SheetWriter(WorksheetWriter):
 
 
 async def _groups(
-    session: AsyncSession, stmt: Select[Any], key: Callable[[Row[Any]], Any]
-) -> AsyncIterator[list[Row[Any]]]:
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], key: Callable[[Row[Any]], Any]
+) -> AsyncGenerator[list[Row[Any]]]:
     """Consecutive streamed rows with the same key, so a one-to-many join is read flat."""
     result = await session.stream(stmt.execution_options(yield_per=YIELD_PER))
     try:
@@ -554,7 +555,7 @@ class _ReportCounts:
     files: int = 0
 
 
-def reports_query(schools: Schools, start: date, end: date) -> Select[Any]:
+def reports_query(schools: Schools, start: date, end: date) -> Select[*tuple[Any, ...]]:
     """Reports held in [start, end] joined to their evidence, one row per piece of evidence."""
     return (
         select(
@@ -631,7 +632,7 @@ async def _write_reports(
     return counts
 
 
-def roadmap_query(schools: Schools) -> Select[Any]:
+def roadmap_query(schools: Schools) -> Select[*tuple[Any, ...]]:
     """Roadmap items joined to their reports, one row per report."""
     return (
         select(

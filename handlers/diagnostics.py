@@ -935,7 +935,7 @@ def numbered_deficits(
     result: diagnostics.DiagnosticResult,
 ) -> list[tuple[int, int, int, diagnostics.Deficit]]:
     """(number on the card, direction index, item index, deficit), as stored on the run."""
-    items = []
+    items: list[tuple[int, int, int, diagnostics.Deficit]] = []
     for direction_index, score in enumerate(result.directions):
         for item_index, deficit in enumerate(score.deficits):
             items.append((len(items) + 1, direction_index, item_index, deficit))

@@ -97,7 +97,7 @@ def _date(day: date | None) -> str:
 
 
 def recurrence_name(code: str | None) -> str:
-    return {
+    names: dict[str, str] = {
         Recurrence.DAILY: _("daily"),
         Recurrence.WEEKLY: _("weekly"),
         Recurrence.BIWEEKLY: _("every two weeks"),
@@ -107,7 +107,8 @@ def recurrence_name(code: str | None) -> str:
         Recurrence.YEARLY: _("yearly"),
         Recurrence.PER_SCHEDULE: _("by a separate schedule"),
         Recurrence.ONGOING: _("ongoing"),
-    }.get(code or "", _("repeating"))
+    }
+    return names.get(code or "", _("repeating"))
 
 
 def due_understood(kind: str, start: date | None, end: date | None, recurrence: str | None) -> str:

@@ -229,7 +229,8 @@ async def status_command(
     if not rows:
         await message.answer(_("No schools yet."))
         return
-    await message.answer(**_list_page(rows, page=0, settings=settings))
+    text, markup = _list_page(rows, page=0, settings=settings)
+    await message.answer(text, reply_markup=markup)
     bars = [Bar(f.short_name, f.items_covered, f.items_total) for f in rows if f.items_total]
     await _send_chart(message, bars[:CHART_LIMIT], _("Roadmap coverage by school"))
 
@@ -244,7 +245,10 @@ async def _ordered_figures(
     return attention_order(rows, today)
 
 
-def _list_page(rows: list[SchoolFigures], *, page: int, settings: Settings) -> dict[str, object]:
+def _list_page(
+    rows: list[SchoolFigures], *, page: int, settings: Settings
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The list screen's text and keyboard."""
     today = _today(settings)
     page = max(0, min(page, (len(rows) - 1) // PAGE))
     chunk = rows[page * PAGE : (page + 1) * PAGE]
@@ -257,10 +261,7 @@ def _list_page(rows: list[SchoolFigures], *, page: int, settings: Settings) -> d
         "",
     ]
     lines += [_line(f, today) for f in chunk]
-    return {
-        "text": "\n".join(lines),
-        "reply_markup": _list_keyboard(chunk, page=page, total=len(rows)),
-    }
+    return "\n".join(lines), _list_keyboard(chunk, page=page, total=len(rows))
 
 
 async def _find_schools(session: AsyncSession, user: User, query: str) -> list[School]:
@@ -292,9 +293,8 @@ async def status_page(
     rows = await _ordered_figures(session, user, settings)
     await query.answer()
     if rows and isinstance(query.message, Message):
-        await query.message.edit_text(
-            **_list_page(rows, page=callback_data.page, settings=settings)
-        )
+        text, markup = _list_page(rows, page=callback_data.page, settings=settings)
+        await query.message.edit_text(text, reply_markup=markup)
 
 
 async def status_school(

@@ -21,12 +21,13 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from models import diagnostics
+from models.base import Base
 from models.diagnostic_runs import result_json, sync_builtin_questionnaires
 from models.duedates import parse_due, school_year_of
 from models.entities import (
@@ -186,6 +187,11 @@ class _Writer:
         return total
 
 
+def _table(model: type[Base]) -> Table:
+    # Declarative mapping types __table__ as any FromClause; ours are all plain tables.
+    return cast(Table, model.__table__)
+
+
 async def _next_id(engine: AsyncEngine, table: Table) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.coalesce(func.max(table.c.id), 0))) or 0) + 1
@@ -241,7 +247,7 @@ def _result_pool(
     return pool
 
 
-def _due(rng: random.Random, today: date, cache: dict[str, Any]) -> dict[str, Any]:
+def _due(rng: random.Random, today: date, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
     pattern = _weighted(rng, _DUE_PATTERNS)
     end = today + timedelta(days=rng.randrange(-300, 200))
     start = end - timedelta(days=rng.randrange(7, 40))
@@ -294,7 +300,7 @@ async def generate(
 
     # --- municipalities and schools ---------------------------------------------------------
     municipality_count = -(-schools // SCHOOLS_PER_MUNICIPALITY)
-    first_municipality = await _next_id(engine, Municipality.__table__)
+    first_municipality = await _next_id(engine, _table(Municipality))
     municipality_ids = list(range(first_municipality, first_municipality + municipality_count))
 
     def municipality_rows() -> Iterator[dict[str, Any]]:
@@ -304,9 +310,9 @@ async def generate(
             name = f"{city} муниципальный округ" + (f" {lap + 1}" if lap else "")
             yield {"id": mid, "name": name, "created_at": now, "updated_at": now}
 
-    await writer.insert(Municipality.__table__, municipality_rows())
+    await writer.insert(_table(Municipality), municipality_rows())
 
-    first_school = await _next_id(engine, School.__table__)
+    first_school = await _next_id(engine, _table(School))
     school_municipality: list[int] = []
     for index in range(schools):
         layout.school_ids.append(first_school + index)
@@ -333,10 +339,10 @@ async def generate(
                 "updated_at": now,
             }
 
-    await writer.insert(School.__table__, school_rows())
+    await writer.insert(_table(School), school_rows())
 
     # --- people: per school a coordinator and teachers; curators; municipal coordinators ----
-    first_user = await _next_id(engine, User.__table__)
+    first_user = await _next_id(engine, _table(User))
     per_school = 1 + TEACHERS_PER_SCHOOL
     curator_count = -(-schools // SCHOOLS_PER_CURATOR)
     curator_first = first_user + schools * per_school
@@ -378,7 +384,7 @@ async def generate(
             "updated_at": now,
         }
 
-    await writer.insert(User.__table__, user_rows())
+    await writer.insert(_table(User), user_rows())
     layout.curator_of = [curator_first + i // SCHOOLS_PER_CURATOR for i in range(schools)]
     await writer.insert(
         curator_schools,
@@ -389,8 +395,8 @@ async def generate(
     )
 
     # --- roadmaps ---------------------------------------------------------------------------
-    first_item = await _next_id(engine, RoadmapItem.__table__)
-    due_cache: dict[str, Any] = {}
+    first_item = await _next_id(engine, _table(RoadmapItem))
+    due_cache: dict[str, dict[str, Any]] = {}
 
     def item_rows() -> Iterator[dict[str, Any]]:
         item_id = first_item
@@ -423,14 +429,14 @@ async def generate(
                 }
                 item_id += 1
 
-    await writer.insert(RoadmapItem.__table__, item_rows())
+    await writer.insert(_table(RoadmapItem), item_rows())
 
     # --- reports and their evidence ---------------------------------------------------------
     # Activity differs a lot between schools, and some schools have been silent for weeks.
     weights = [0.0 if rng.random() < 0.03 else rng.lognormvariate(0, 0.8) for _ in range(schools)]
     cumulative = list(itertools.accumulate(weights))
-    first_report = await _next_id(engine, ActivityReport.__table__)
-    first_evidence = await _next_id(engine, Evidence.__table__)
+    first_report = await _next_id(engine, _table(ActivityReport))
+    first_evidence = await _next_id(engine, _table(Evidence))
     evidence_rows: list[dict[str, Any]] = []
     evidence_id = first_evidence
     evidence_total = 0
@@ -520,13 +526,13 @@ async def generate(
     report_ids = range(first_report, first_report + reports)
     for start in range(0, reports, CHUNK):
         chunk = [report_row(rid) for rid in report_ids[start : start + CHUNK]]
-        await writer.insert(ActivityReport.__table__, chunk)
-        evidence_total += await writer.insert(Evidence.__table__, evidence_rows)
+        await writer.insert(_table(ActivityReport), chunk)
+        evidence_total += await writer.insert(_table(Evidence), evidence_rows)
         evidence_rows.clear()
 
     # --- self-diagnosis and risk profiles ---------------------------------------------------
     pools = {kind: (qid, _result_pool(rng, q)) for kind, (qid, q) in questionnaires.items()}
-    first_run = await _next_id(engine, DiagnosticRun.__table__)
+    first_run = await _next_id(engine, _table(DiagnosticRun))
 
     def run_rows() -> Iterator[dict[str, Any]]:
         for number in range(runs):
@@ -555,7 +561,7 @@ async def generate(
             }
 
     if pools:
-        await writer.insert(DiagnosticRun.__table__, run_rows())
+        await writer.insert(_table(DiagnosticRun), run_rows())
     await _after_explicit_ids(engine)
     counts = writer.counts
     return DemoSummary(

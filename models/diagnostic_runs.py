@@ -8,6 +8,7 @@ pause, a /cancel or a restart of the bot loses nothing. Results are computed by 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -268,7 +269,7 @@ class RunView:
     def next_position(self, after: int) -> int:
         """First unanswered question after ``after``, else the first anywhere, else the end."""
         questions = self.questions
-        for index in [*range(after + 1, len(questions)), *range(len(questions))]:
+        for index in itertools.chain(range(after + 1, len(questions)), range(len(questions))):
             if questions[index].code not in self.answers:
                 return index
         return len(questions)

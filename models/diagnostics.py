@@ -1428,8 +1428,8 @@ def _parse_choices(
     labels = [o["label"].casefold() for o in options]
     if len(set(labels)) != len(labels):
         problem("label_duplicate", value=text)
-    points = [o["points"] for o in options]
-    if kind == "scale" and points != sorted(points) and points != sorted(points, reverse=True):
+    scale = [o["points"] for o in options]
+    if kind == "scale" and scale != sorted(scale) and scale != sorted(scale, reverse=True):
         problem("scale_unordered", value=text)
     return options, []
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.entities import ExportRun, User
+from models.entities import ExportRun, School, User
 from models.enums import JobStatus, Role
 from models.users import visible_schools_query
 
@@ -49,14 +49,14 @@ class RunKey(NamedTuple):
     end: date
 
 
-def region_schools_query() -> Select[Any]:
+def region_schools_query() -> Select[School]:
     """The schools a region-wide municipal coordinator sees: what the coordination group gets."""
     return visible_schools_query(User(role=Role.MUNICIPAL, municipality_id=None))
 
 
 def retry_delay(attempts: int) -> timedelta:
     """The wait after ``attempts`` failed runs: 5 min, doubling, at most 1 h."""
-    return min(MAX_RETRY_DELAY, RETRY_DELAY * 2 ** max(0, attempts - 1))
+    return min(MAX_RETRY_DELAY, RETRY_DELAY * (1 << max(0, attempts - 1)))
 
 
 def _is(key: RunKey) -> ColumnElement[bool]:
@@ -98,7 +98,7 @@ async def get_run(session: AsyncSession, key: RunKey) -> ExportRun | None:
 
 async def ensure_run(session: AsyncSession, key: RunKey) -> None:
     """The pending row of this period, unless it exists; concurrent callers insert one."""
-    insert: Any = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
         insert(ExportRun)
         .values(

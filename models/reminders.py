@@ -100,7 +100,7 @@ async def enqueue(
     now: datetime,
 ) -> bool:
     """Add an outbox row unless its key exists; True if this call added it."""
-    insert: Any = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert: Any = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(Notification)
         .values(

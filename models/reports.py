@@ -235,7 +235,8 @@ async def linked_elsewhere(
         stmt = stmt.where(ActivityReport.id != exclude_report)
     found: dict[str, tuple[int, str, date]] = {}
     for url, report_id, title, held_on in await session.execute(stmt):
-        found.setdefault(url, (report_id, title, held_on))
+        if url is not None:  # always: in_() never matches NULL
+            found.setdefault(url, (report_id, title, held_on))
     return found
 
 
@@ -254,6 +255,12 @@ def _evidence_rows(draft: Draft) -> list[Evidence]:
             )
         )
     return rows
+
+
+def _mark(draft: Draft) -> Mark:
+    if draft.mark is None:  # a complete draft has one
+        raise InvalidInput("draft_incomplete")
+    return Mark(draft.mark)
 
 
 async def submit_draft(
@@ -279,7 +286,7 @@ async def submit_draft(
         direction=draft.direction,
         title=draft.title or "",
         held_on=draft.held_date(today),
-        mark=Mark(draft.mark),
+        mark=_mark(draft),
         description=draft.description,
         participants_count=draft.participants_count,
         participants_category=draft.participants_category,
@@ -371,7 +378,7 @@ async def save_edited(
     report.direction = draft.direction
     report.title = draft.title or report.title
     report.held_on = draft.held_date(today)
-    report.mark = Mark(draft.mark)
+    report.mark = _mark(draft)
     report.description = draft.description
     report.participants_count = draft.participants_count
     report.participants_category = draft.participants_category

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from functools import partial
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
 from openpyxl import Workbook, load_workbook
@@ -366,7 +366,9 @@ class _Builder:
             return leftmost and not continues_title and not _ITEM_NUMBER.fullmatch(text)
         # «II. | Кадры», «Раздел 1 | Организационные мероприятия»: a label where a number goes.
         heading = {self.header.columns.get("number"), self.header.columns["title"]}
-        return set(occupied) <= heading and bool(number) and not _ITEM_NUMBER.fullmatch(number)
+        return (
+            set(occupied) <= heading and bool(number) and not _ITEM_NUMBER.fullmatch(number or "")
+        )
 
     def _start_section(self, name: str) -> None:
         if name != self.section:
@@ -490,15 +492,15 @@ def _merges(archive: zipfile.ZipFile, path: str | None) -> list[Merge]:
     """Merged ranges, which openpyxl does not expose in read-only mode."""
     if not path:
         return []
-    merges = []
+    merges: list[Merge] = []
     try:
         with archive.open(path.lstrip("/")) as source:
             for _, element in ElementTree.iterparse(source):
                 if element.tag.rsplit("}", 1)[-1] == "mergeCell":
                     ref = element.get("ref") or ""
                     if ":" in ref:
-                        min_col, min_row, max_col, max_row = range_boundaries(ref)
-                        merges.append((min_col, min_row, max_col, max_row))
+                        # A mergeCell ref is a range of cells (A1:B2): all four bounds are set.
+                        merges.append(cast(Merge, range_boundaries(ref)))
                 element.clear()
     except (KeyError, ValueError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error, OSError):
         return merges

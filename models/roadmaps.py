@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict, deque
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from difflib import SequenceMatcher
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import Row, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
@@ -330,6 +330,11 @@ class DigestRow(NamedTuple):
     due_date: date
 
 
+def _digest_rows(rows: Iterable[Row[int, int, int, date | None]]) -> list[DigestRow]:
+    # Every digest query compares due_date with a day, so it is never NULL here.
+    return [DigestRow(*row[:3], due) for row in rows if (due := row[3]) is not None]
+
+
 async def due_soon_for_coordinators(
     session: AsyncSession, *, today: date, until: date
 ) -> list[DigestRow]:
@@ -348,7 +353,7 @@ async def due_soon_for_coordinators(
         )
         .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
     )
-    return [DigestRow(*row) for row in rows]
+    return _digest_rows(rows)
 
 
 def overdue_condition(today: date) -> Any:
@@ -373,7 +378,7 @@ async def overdue_for_coordinators(
         )
         .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
     )
-    return [DigestRow(*row) for row in rows]
+    return _digest_rows(rows)
 
 
 async def overdue_for_curators(
@@ -394,7 +399,7 @@ async def overdue_for_curators(
         )
         .order_by(User.id, RoadmapItem.school_id, RoadmapItem.due_date, RoadmapItem.id)
     )
-    return [DigestRow(*row) for row in rows]
+    return _digest_rows(rows)
 
 
 async def silent_schools(session: AsyncSession, *, since: datetime) -> list[tuple[int, int]]:

@@ -115,7 +115,7 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
 
 def school_figures_query(
     schools: Schools, *, today: date, week_start: date, week_end: date | None = None
-) -> Select[Any]:
+) -> Select[*tuple[Any, ...]]:
     """The single statement behind ``school_figures``: three grouped CTEs joined to schools."""
     week_end = week_end if week_end is not None else week_start + timedelta(days=6)
     report = ActivityReport

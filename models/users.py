@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
@@ -84,7 +84,7 @@ async def add_school(
     return school
 
 
-def visible_schools_query(user: User):  # type: ignore[no-untyped-def]
+def visible_schools_query(user: User) -> Select[School]:
     """A select of the schools this user may see; the single source of that rule."""
     stmt = select(School).where(School.is_active.is_(True))
     if user.role == Role.MUNICIPAL:

@@ -58,6 +58,7 @@ def main() -> int:
             if existing is None:
                 catalog.add(message.id, "", context=message.context)
                 existing = catalog.get(message.id, context=message.context)
+                assert existing is not None  # just added
             if locale == "ru" and not existing.string:
                 missing.append(message.id)
         if not args.check:
