@@ -18,12 +18,13 @@ import logging
 import signal
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.methods import GetUpdates
 from aiogram.types import Update
 from aiogram.utils.backoff import Backoff, BackoffConfig
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,7 +34,7 @@ from models.base import utcnow
 
 logger = logging.getLogger(__name__)
 BACKOFF = BackoffConfig(min_delay=1.0, max_delay=30.0, factor=1.6, jitter=0.1)
-UPDATES = TelegramUpdate.__table__
+UPDATES = cast(Table, TelegramUpdate.__table__)
 # Telegram keeps an unconfirmed update for 24 hours; a handled mark is kept a day longer.
 KEEP_HANDLED = timedelta(days=2)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import sqlite3
 from threading import Thread
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -95,14 +95,17 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
         async with self._adapt_connection._execute_mutex:
-            connection: aiosqlite.Connection = self._connection
-            outcome = await connection._execute(_execute, connection._conn, operation, parameters)
+            connection = cast(aiosqlite.Connection, self._connection)
+            # aiosqlite's private hand-off to its thread is untyped (README, «Library patches»).
+            outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                _execute, connection._conn, operation, parameters
+            )
         self._take(outcome)
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
         async with self._adapt_connection._execute_mutex:
-            connection: aiosqlite.Connection = self._connection
-            outcome = await connection._execute(
+            connection = cast(aiosqlite.Connection, self._connection)
+            outcome = await connection._execute(  # type: ignore[no-untyped-call]
                 _executemany, connection._conn, operation, seq_of_parameters
             )
         self._take(outcome)
@@ -120,7 +123,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
-    _cursor_cls = OneTripCursor
+    # SQLAlchemy's adapter builds cursors from this attribute (README, «Library patches»).
+    _cursor_cls = OneTripCursor  # type: ignore[assignment]
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StorageKey
-from sqlalchemy import Delete, Insert, Select, bindparam, delete, select
+from sqlalchemy import Delete, Insert, Select, Table, bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +27,7 @@ from models import FsmRecord
 from models.base import utcnow
 
 StateType = str | State | None
-FSM = FsmRecord.__table__
+FSM = cast(Table, FsmRecord.__table__)
 
 
 @dataclass

@@ -61,8 +61,8 @@ class RetryRequestMiddleware(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         _keep_response_type(method)
-        if isinstance(method, GetUpdates):
-            # Polling has its own backoff in aiogram.
+        if method.__api_method__ == GetUpdates.__api_method__:
+            # Polling has its own backoff (bot/polling.py).
             return await make_request(bot, method)
         attempt = 1
         while True:

@@ -29,7 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import (
@@ -41,7 +41,7 @@ from aiogram.methods import GetUpdates, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import TelegramObject, Update
 from aiogram.types import User as TgUser
-from sqlalchemy import Insert, bindparam, event, literal, select
+from sqlalchemy import Insert, Table, bindparam, event, literal, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -63,8 +63,8 @@ current_guard: ContextVar[LockGuard | None] = ContextVar("current_guard", defaul
 current_unit: ContextVar[UnitOfWork | None] = ContextVar("current_unit", default=None)
 
 _WROTE = "unit_of_work_wrote"
-UPDATES = TelegramUpdate.__table__
-FSM = FsmRecord.__table__
+UPDATES = cast(Table, TelegramUpdate.__table__)
+FSM = cast(Table, FsmRecord.__table__)
 
 
 class LockLost(RuntimeError):
