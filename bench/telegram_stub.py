@@ -93,10 +93,17 @@ class BenchAPI(FakeBotAPI):
 
     async def _method(self, request: web.Request) -> web.StreamResponse:
         if self.latency and request.match_info["method"].lower() != "getupdates":
-            # The request is received first (aiohttp keeps the body), then answered late.
-            await request.read()
+            # The request is received (and parsed, once) first, then answered late.
+            await self._params(request)
             await asyncio.sleep(self.latency)
         return await super()._method(request)
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        # A request's body can be read once: keep what was parsed for the handler's own call.
+        params = request.get("bench_params")
+        if params is None:
+            params = request["bench_params"] = await super()._params(request)
+        return params  # type: ignore[no-any-return]
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         if self.latency:
