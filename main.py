@@ -116,16 +116,54 @@ def _fail(message: str) -> int:
     return 2
 
 
+class DatabaseUnavailable(Exception):
+    """The database could not even be opened; the message says why in one line."""
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    # Imported late, like everything else here, so `--help` and config errors stay fast.
+    import sqlite3
+
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, sqlite3.Error, CommandError, DatabaseUnavailable)
+
+
+def _database_failed(error: BaseException, database_url: str) -> int:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    # The driver's own words ("file is not a database"), not SQLAlchemy's statement dump.
+    reason = str(error.orig if isinstance(error, DBAPIError) else error)
+    reason = " ".join(reason.split("\n", 1)[0].split()) or type(error).__name__
+    where = make_url(database_url).render_as_string(hide_password=True)
+    print(f"database error: {reason} ({where})", file=sys.stderr)
+    return 1
+
+
+def migrate(settings: Settings) -> None:
+    """Pending migrations first, as `run` does: every command works on a fresh database."""
+    from bot.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except OSError as error:  # no directory for the SQLite file, or no server to connect to
+        reason = error.strerror or str(error)
+        if error.filename:
+            reason = f"{reason}: {error.filename}"
+        raise DatabaseUnavailable(reason) from error
+
+
 def cmd_run(settings: Settings) -> int:
     from bot.app import run_polling
     from bot.logging_setup import setup_logging
-    from bot.migrate import upgrade
 
     settings.require_token()
     setup_logging(secrets=settings.log_secrets())
     # Until polling installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    upgrade(settings.database_url)
+    migrate(settings)
     try:
         asyncio.run(run_polling(settings))
     except KeyboardInterrupt:
@@ -135,7 +173,6 @@ def cmd_run(settings: Settings) -> int:
 
 def cmd_webhook(settings: Settings) -> int:
     from bot.logging_setup import setup_logging
-    from bot.migrate import upgrade
     from bot.webhook import run_webhook
 
     settings.require_token()
@@ -143,7 +180,7 @@ def cmd_webhook(settings: Settings) -> int:
     setup_logging(secrets=settings.log_secrets())
     # Until the server installs its own handlers, SIGTERM should stop us as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    upgrade(settings.database_url)
+    migrate(settings)
     try:
         asyncio.run(run_webhook(settings))
     except KeyboardInterrupt:
@@ -157,12 +194,18 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def cmd_db_upgrade(settings: Settings) -> int:
     from bot.logging_setup import setup_logging
-    from bot.migrate import upgrade
 
     setup_logging()
-    upgrade(settings.database_url)
+    migrate(settings)
     print("database is up to date")
     return 0
+
+
+def cmd_school(settings: Settings, args: argparse.Namespace) -> int:
+    migrate(settings)
+    if args.school_command == "add":
+        return asyncio.run(_school_add(settings, args))
+    return asyncio.run(_school_list(settings))
 
 
 async def _school_add(settings: Settings, args: argparse.Namespace) -> int:
@@ -213,6 +256,13 @@ async def _school_list(settings: Settings) -> int:
         await engine.dispose()
 
 
+def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    if not (args.bot_username or settings.bot_username) and settings.bot_token is None:
+        return _fail("BOT_USERNAME: needed for the link (or pass --bot-username, or BOT_TOKEN)")
+    migrate(settings)
+    return asyncio.run(_invite(settings, args))
+
+
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
     from bot.db import create_engine, create_session_factory
     from models import Role
@@ -222,10 +272,6 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
 
     username = args.bot_username or settings.bot_username
     if not username:
-        if settings.bot_token is None:
-            return _fail(
-                "BOT_USERNAME: needed for the link (or pass --bot-username, or BOT_TOKEN)"
-            )
         from bot.dispatcher import create_bot
 
         bot = create_bot(settings)
@@ -300,6 +346,7 @@ def cmd_roadmap_import(settings: Settings, args: argparse.Namespace) -> int:
         f"{path.name}: {len(parsed.items)} activities in {len(parsed.sections)} sections; "
         f"deadline not recognised: {parsed.unparsed_due_count}"
     )
+    migrate(settings)
     return asyncio.run(_roadmap_import(settings, args, parsed.items, path.name))
 
 
@@ -367,6 +414,7 @@ def cmd_export(settings: Settings, args: argparse.Namespace, today: date | None 
         print(f"export: {problem}", file=sys.stderr)
         return 2
     out = Path(args.out or export_filename(start, end))
+    migrate(settings)
     print(f"exporting {format_period(start, end)} to {out}", file=sys.stderr)
     return asyncio.run(_export(settings, args.school, start, end, out, today))
 
@@ -382,7 +430,6 @@ async def _export(
     import os
 
     from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
 
     from bot.db import create_engine, create_session_factory
     from exports.xlsx import build_export
@@ -422,13 +469,6 @@ async def _export(
     except OSError as error:
         print(f"not exported: cannot write {out}: {error.strerror}", file=sys.stderr)
         return 1
-    except SQLAlchemyError as error:
-        print(
-            f"not exported: database error ({type(error).__name__}); "
-            "is it migrated? (python main.py db upgrade)",
-            file=sys.stderr,
-        )
-        return 1
     finally:
         partial.unlink(missing_ok=True)
         await engine.dispose()
@@ -437,9 +477,7 @@ async def _export(
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.migrate import upgrade
-
-    upgrade(settings.database_url)
+    migrate(settings)
     return asyncio.run(_demo(settings, args))
 
 
@@ -496,11 +534,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_db_upgrade(settings)
         logging.basicConfig(level=logging.WARNING)
         if args.command == "school":
-            if args.school_command == "add":
-                return asyncio.run(_school_add(settings, args))
-            return asyncio.run(_school_list(settings))
+            return cmd_school(settings, args)
         if args.command == "invite":
-            return asyncio.run(_invite(settings, args))
+            return cmd_invite(settings, args)
         if args.command == "roadmap":
             return cmd_roadmap_import(settings, args)
         if args.command == "export":
@@ -511,6 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_demo(settings, args)
     except ConfigError as error:
         return _fail(str(error))
+    except _database_errors() as error:
+        return _database_failed(error, settings.database_url)
     return 1
 
 

@@ -25,7 +25,7 @@ from tests.conftest import World
 from tests.fake_bot_api import FakeBotAPI, Fault
 from tests.telegram import TOKEN, UpdateFactory
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from aiogram.utils.i18n import gettext as _
 
+from bot.texts import role_name
+from models.enums import Role
 from tests.fake_bot_api import FakeBotAPI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +54,10 @@ def _texts(api: FakeBotAPI, chat_id: int) -> list[str]:
     return [str(c.params.get("text", "")) for c in api.calls_to("sendMessage", chat_id)]
 
 
-async def test_real_process_answers_each_role_and_stops_on_sigterm(tmp_path: Path) -> None:
+async def test_real_process_answers_each_role_and_stops_on_sigterm(
+    tmp_path: Path, i18n_ru
+) -> None:
+    """The expected texts come from the catalogs the process uses (DEFAULT_LOCALE ru)."""
     api = FakeBotAPI(TOKEN)
     await api.start()
     db = tmp_path / "data" / "bot.sqlite3"
@@ -68,6 +74,8 @@ async def test_real_process_answers_each_role_and_stops_on_sigterm(tmp_path: Pat
             "Тестовый МО",
             "--name",
             "МБОУ «СОШ №2»",
+            "--short-name",
+            "СОШ №2",
         )
         school_id = added.split()[1].rstrip(":")
         link = (
@@ -103,17 +111,38 @@ async def test_real_process_answers_each_role_and_stops_on_sigterm(tmp_path: Pat
                 )
             except TimeoutError:
                 process.kill()
-                output, _ = await process.communicate()
+                output, _stderr = await process.communicate()
                 pytest.fail(f"the bot did not answer; its output:\n{output.decode()[-3000:]}")
 
-            stranger = _texts(api, STRANGER)
-            assert len(stranger) == 1 and "приглашение" in stranger[0]
+            assert _texts(api, STRANGER) == [
+                _(
+                    "This bot is for schools, their curators and municipal coordinators. "
+                    "To get access, ask your municipal coordinator or curator for an invite link "
+                    "and open it."
+                )
+            ]
             teacher = _texts(api, TEACHER)
-            assert "учитель" in teacher[0]  # registered through the invite
-            assert "СОШ №2" in teacher[1]  # /whoami
-            assert "недоступно" in teacher[2]  # /invite is not for teachers
+            # Registered through the invite.
+            assert teacher[0].startswith(
+                _("Hello, {name}! You are registered as: {role}.").format(
+                    name="U", role=role_name(Role.TEACHER)
+                )
+            )
+            assert teacher[1] == _(  # /whoami
+                "Telegram id: <code>{tg_id}</code>\nRole: {role}\nSchools: {schools}"
+            ).format(tg_id=TEACHER, role=role_name(Role.TEACHER), schools="СОШ №2")
+            # /invite is not for teachers.
+            assert teacher[2] == _(
+                "This is not available for your role. /help lists what you can do."
+            )
             (admin_help,) = _texts(api, ADMIN)
-            assert "/invite" in admin_help and "/addschool" in admin_help
+            help_lines = admin_help.splitlines()
+            assert help_lines[:2] == [
+                _("<b>What you can do here</b>"),
+                _("You are registered as: {role}.").format(role=role_name(Role.MUNICIPAL)),
+            ]
+            assert f"/invite — {_('Create an invite link')}" in help_lines
+            assert f"/addschool — {_('Register a school')}" in help_lines
             assert all(
                 c.token == TOKEN for c in api.calls
             )  # every call went through TELEGRAM_API_URL
@@ -121,7 +150,7 @@ async def test_real_process_answers_each_role_and_stops_on_sigterm(tmp_path: Pat
 
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            output, _ = await asyncio.wait_for(process.communicate(), 10)
+            output, _stderr = await asyncio.wait_for(process.communicate(), 10)
             assert time.monotonic() - started < 5
             assert process.returncode == 0
         finally:

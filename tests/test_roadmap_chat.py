@@ -32,7 +32,7 @@ from models.enums import Role
 from tests.conftest import Harness, World
 from tests.telegram import RecordingSession
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROADMAP = FIXTURES / "roadmap_001.xlsx"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 EXPECTED_ROADMAP = EXPECTED["files"]["roadmap_001.xlsx"]

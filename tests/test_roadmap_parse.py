@@ -19,7 +19,7 @@ from models.roadmap_import import (
     parse_roadmap,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = ["№", "Мероприятие", "Характеристика результата", "Срок проведения", "Ответственные"]
 # expected.json names the coordinator report's columns by what they hold; the import maps them
 # onto the roadmap fields.
@@ -33,24 +33,14 @@ def _ws(text: str | None) -> str | None:
     return "\n".join(" ".join(line.split()) for line in text.strip().splitlines())
 
 
-def _load_expected() -> dict[str, Any]:
-    path = FIXTURES / "expected.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
-EXPECTED = _load_expected()
-NO_FIXTURES = f"the shared fixtures are not at {FIXTURES}"
+EXPECTED: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 
 
 def _fixture(name: str) -> bytes:
-    path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(NO_FIXTURES)
-    return path.read_bytes()
+    return (FIXTURES / name).read_bytes()
 
 
-@pytest.mark.skipif(not EXPECTED, reason=NO_FIXTURES)
-@pytest.mark.parametrize("name", sorted({*EXPECTED.get("files", {}), *EXPECTED.get("counts", {})}))
+@pytest.mark.parametrize("name", sorted({*EXPECTED["files"], *EXPECTED["counts"]}))
 def test_fixture_is_extracted_as_expected(name: str) -> None:
     spec = EXPECTED["files"][name]
     roadmap = parse_roadmap(_fixture(name), name)

@@ -1,8 +1,9 @@
-"""Flood control: a hammered button is throttled without errors and without double reports."""
+"""Flood control: a flood is dropped (a button still answered) when on, nothing when off."""
 
 from __future__ import annotations
 
-from aiogram.methods import AnswerCallbackQuery
+from aiogram import Dispatcher
+from aiogram.methods import AnswerCallbackQuery, SendMessage
 from sqlalchemy import func, select
 
 from bot.callbacks import ReportItem, ReportMark, ReportNav
@@ -10,6 +11,84 @@ from bot.dispatcher import create_dispatcher
 from bot.middlewares import ThrottlingMiddleware
 from models import ActivityReport, RoadmapItem
 from tests.conftest import Harness, World
+
+STALE_BUTTON = "gone:1"  # no feature knows it: the fallback answers with an alert
+
+
+class FakeClock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _throttled_dispatcher(
+    harness: Harness, settings, session_factory, i18n, *, rate: float, burst: int
+) -> FakeClock:
+    """The real dispatcher with THROTTLE_RATE/THROTTLE_BURST, its throttle on a fake clock."""
+    changed = settings.model_copy(update={"throttle_rate": rate, "throttle_burst": burst})
+    dp: Dispatcher = create_dispatcher(changed, session_factory, i18n)
+    throttles = [m for m in dp.update.outer_middleware if isinstance(m, ThrottlingMiddleware)]
+    assert len(throttles) == 1, "create_dispatcher installs one ThrottlingMiddleware"
+    (throttle,) = throttles
+    clock = FakeClock()
+    throttle.clock = clock
+    harness.dp = dp
+    return clock
+
+
+def _sent(requests: list) -> int:
+    return sum(isinstance(r, SendMessage) for r in requests)
+
+
+async def test_a_flood_of_messages_is_dropped_per_user_until_tokens_come_back(
+    world: World, tg, settings, session_factory, i18n, harness: Harness
+) -> None:
+    clock = _throttled_dispatcher(harness, settings, session_factory, i18n, rate=2.0, burst=3)
+    teacher = tg.user(world.teacher.telegram_id)
+    curator = tg.user(world.curator.telegram_id)
+
+    flood = [_sent(await harness.send(teacher, "/whoami")) for _ in range(6)]
+    other = _sent(await harness.send(curator, "/whoami"))
+    clock.now += 0.5  # one token back at 2 per second
+    later = [_sent(await harness.send(teacher, "/whoami")) for _ in range(2)]
+
+    assert flood == [1, 1, 1, 0, 0, 0]  # the burst answered, the rest dropped unanswered
+    assert other == 1  # per user: someone else is not held back
+    assert later == [1, 0]
+
+
+async def test_a_throttled_button_press_gets_an_empty_answer_and_nothing_else(
+    world: World, tg, settings, session_factory, i18n, harness: Harness
+) -> None:
+    _throttled_dispatcher(harness, settings, session_factory, i18n, rate=1.0, burst=2)
+    teacher = tg.user(world.teacher.telegram_id)
+
+    presses = [await harness.click(teacher, STALE_BUTTON) for _ in range(5)]
+
+    for handled in presses[:2]:
+        (answer,) = handled
+        assert isinstance(answer, AnswerCallbackQuery) and answer.show_alert
+    for throttled in presses[2:]:
+        (answer,) = throttled  # the phone's spinner stops; no handler ran
+        assert isinstance(answer, AnswerCallbackQuery)
+        assert answer.text is None and not answer.show_alert
+
+
+async def test_rate_zero_turns_throttling_off(
+    world: World, tg, settings, session_factory, i18n, harness: Harness
+) -> None:
+    _throttled_dispatcher(harness, settings, session_factory, i18n, rate=0, burst=1)
+    teacher = tg.user(world.teacher.telegram_id)
+
+    messages = [_sent(await harness.send(teacher, "/whoami")) for _ in range(10)]
+    presses = [await harness.click(teacher, STALE_BUTTON) for _ in range(10)]
+
+    assert messages == [1] * 10
+    assert all(isinstance(a, AnswerCallbackQuery) and a.show_alert for (a,) in presses)
 
 
 def test_token_bucket_with_an_injected_clock() -> None:
