@@ -26,3 +26,19 @@ def test_same_markup_as_aiogram_and_later_buttons_stay_out_of_it() -> None:
     ours.adjust(2)
     assert [len(row) for row in markup.inline_keyboard] == shape  # the first markup is intact
     assert sum(len(row) for row in ours.as_markup().inline_keyboard) == 8
+
+
+def test_building_a_keyboard_deep_copies_nothing(monkeypatch) -> None:
+    """aiogram's add() and adjust() export (deep-copy) the whole keyboard on every call."""
+    import aiogram.utils.keyboard as keyboard
+
+    copies: list[object] = []
+    original = keyboard.deepcopy
+    monkeypatch.setattr(
+        keyboard, "deepcopy", lambda value: copies.append(value) or original(value)
+    )
+    _fill(InlineKeyboardBuilder()).as_markup()
+    assert copies  # aiogram's own builder copies: the probe sees it
+    copies.clear()
+    _fill(Keyboard()).as_markup()
+    assert copies == []
