@@ -491,3 +491,25 @@ def test_storage_is_the_database_with_and_without_redis(settings, session_factor
     )
     storage, isolation = create_fsm_storage(with_redis, session_factory)
     assert isinstance(storage, DatabaseStorage) and isinstance(isolation, RedisLockIsolation)
+
+
+async def test_handled_marks_are_forgotten_after_two_days(session_factory):
+    from datetime import timedelta
+
+    from bot.polling import prune_handled
+    from models.base import utcnow
+
+    now = utcnow()
+    async with session_factory() as session, session.begin():
+        session.add_all(
+            [
+                TelegramUpdate(update_id=1, received_at=now, handled_at=now - timedelta(days=3)),
+                TelegramUpdate(update_id=2, received_at=now, handled_at=now - timedelta(hours=1)),
+                TelegramUpdate(update_id=3, received_at=now - timedelta(days=3), payload="{}"),
+            ]
+        )
+    async with session_factory() as session, session.begin():
+        await prune_handled(session)
+    async with session_factory() as session:
+        kept = await session.scalars(select(TelegramUpdate.update_id).order_by("update_id"))
+        assert list(kept) == [2, 3]  # an update never handled is kept until it is
