@@ -97,6 +97,8 @@ class RedisLockIsolation(BaseEventIsolation):
 
     async def close(self) -> None:
         await self.redis.aclose()
+        # A pool handed to the client is not the client's to close.
+        await self.redis.connection_pool.disconnect()
 
 
 class UserLockMiddleware(BaseMiddleware):
