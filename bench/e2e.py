@@ -309,8 +309,8 @@ async def run(cfg: Config, rounds: int) -> dict[str, Any]:
     }
     ratio = busy[OURS.name] / busy[EXAMPLE.name]
     lost = sum(r["lost_reports"] or 0 for r in results if r["bot"] == OURS.name)
-    paced = [r for r in results if r["bot"] == OURS.name and r["paced"]]
-    paced_p95 = median([r["p95_ms"] for r in paced])
+    paced_runs = [r for r in results if r["bot"] == OURS.name and r["paced"]]
+    paced_p95 = median([r["p95_ms"] for r in paced_runs])
     return {
         "users": cfg.users,
         "rounds": rounds,
@@ -319,9 +319,9 @@ async def run(cfg: Config, rounds: int) -> dict[str, Any]:
         "cpu_ratio": round(ratio, 2),
         "cpu_target_met": ratio <= CPU_RATIO_TARGET,
         "lost_reports": lost,
-        "paced_p50_ms": median([r["p50_ms"] for r in paced]),
+        "paced_p50_ms": median([r["p50_ms"] for r in paced_runs]),
         "paced_p95_ms": paced_p95,
-        "paced_p95_ms_each": [r["p95_ms"] for r in paced],
+        "paced_p95_ms_each": [r["p95_ms"] for r in paced_runs],
         "latency_target_met": paced_p95 <= P95_TARGET_MS,
     }
 
@@ -438,14 +438,14 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     ours = {(r["latency_ms"], r["users"]): r for r in rows if r["bot"] == OURS.name}
     theirs = {(r["latency_ms"], r["users"]): r for r in rows if r["bot"] == EXAMPLE.name}
     targets = []
-    for key, row in ours.items():
-        peer = theirs.get(key)
+    for (latency, users), row in ours.items():
+        peer = theirs.get((latency, users))
         if peer is not None:
             row["cpu_ratio"] = round(row["cpu_ms_per_update"] / peer["cpu_ms_per_update"], 2)
             row["forms_per_s_ratio"] = round(row["forms_per_s"] / peer["forms_per_s"], 2)
             targets.append(
                 _target(
-                    f"CPU per update ÷ example, {key[0]:g} ms, {key[1]} users",
+                    f"CPU per update ÷ example, {latency:g} ms, {users} users",
                     row["cpu_ratio"],
                     LATENCY_CPU_TARGET,
                     "≤",
@@ -455,26 +455,26 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
         clean += row["duplicated_reports"] or 0
         targets.append(
             _target(
-                f"errors + unanswered + lost + duplicated, {key[0]:g} ms, {key[1]} users",
+                f"errors + unanswered + lost + duplicated, {latency:g} ms, {users} users",
                 clean,
                 0,
                 "≤",
             )
         )
-        zero = ours.get((0.0, key[1]))
-        if key[0] >= 200 and zero is not None and zero["forms_per_s"]:
+        zero = ours.get((0.0, users))
+        if latency >= 200 and zero is not None and zero["forms_per_s"]:
             targets.append(
                 _target(
-                    f"forms/s at {key[0]:g} ms ÷ at 0 ms, {key[1]} users",
+                    f"forms/s at {latency:g} ms ÷ at 0 ms, {users} users",
                     round(row["forms_per_s"] / zero["forms_per_s"], 2),
                     LATENCY_THROUGHPUT_TARGET,
                     "≥",
                 )
             )
-        if key[0] >= 200 and key[1] == 50:
+        if latency >= 200 and users == 50:
             targets.append(
                 _target(
-                    f"step p95 at {key[0]:g} ms, 50 users, ms",
+                    f"step p95 at {latency:g} ms, 50 users, ms",
                     row["p95_ms"],
                     LATENCY_P95_TARGET_MS,
                     "≤",

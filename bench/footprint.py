@@ -34,7 +34,8 @@ from bench.common import (
     sqlite_url,
     table,
 )
-from bench.e2e import EXAMPLE, TOKEN, BenchAPI, example_path, spawn
+from bench.e2e import EXAMPLE, TOKEN, example_path, spawn
+from bench.telegram_stub import BenchAPI
 
 IDLE_SECONDS = 5.0
 

@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -194,12 +194,18 @@ async def status_screen(session: AsyncSession, school_id: int, today: date) -> N
     await latest_reports(session, school_id, limit=5)
 
 
+Ts = TypeVarTuple("Ts")
+R = TypeVar("R")
+
+
 async def _timed(
-    factory: async_sessionmaker[AsyncSession], call: Callable[[AsyncSession], Awaitable[Any]]
-) -> tuple[float, Any]:
+    factory: async_sessionmaker[AsyncSession],
+    call: Callable[[AsyncSession, *Ts], Awaitable[R]],
+    *args: *Ts,
+) -> tuple[float, R]:
     started = time.perf_counter()
     async with factory() as session:
-        result = await call(session)
+        result = await call(session, *args)
         await session.commit()
     return (time.perf_counter() - started) * 1000, result
 
@@ -231,8 +237,8 @@ async def run(data: DataSet, repeats: int) -> dict[str, Any]:
                 schools = pick()
                 # Alternate which goes first, so neither always finds the pages the other read.
                 first, second = (sql_figures, python_figures)[:: 1 if index % 2 else -1]
-                a_ms, a = await _timed(factory, lambda s, f=first, x=schools: f(s, x, today))
-                b_ms, b = await _timed(factory, lambda s, f=second, x=schools: f(s, x, today))
+                a_ms, a = await _timed(factory, first, schools, today)
+                b_ms, b = await _timed(factory, second, schools, today)
                 if a != b:
                     raise RuntimeError(f"{label}: SQL and Python figures differ")
                 if index < 3:
@@ -246,7 +252,7 @@ async def run(data: DataSet, repeats: int) -> dict[str, Any]:
         screen_ms = []
         for index in range(repeats + 3):
             school_id = rng.choice(school_ids)
-            ms, _ = await _timed(factory, lambda s, sid=school_id: status_screen(s, sid, today))
+            ms, _ = await _timed(factory, status_screen, school_id, today)
             if index >= 3:
                 screen_ms.append(ms)
         rows.append(_row("one school: whole /status screen", screen_ms, None, [1] * repeats))

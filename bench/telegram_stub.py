@@ -100,10 +100,10 @@ class BenchAPI(FakeBotAPI):
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
         # A request's body can be read once: keep what was parsed for the handler's own call.
-        params = request.get("bench_params")
+        params: dict[str, Any] | None = request.get("bench_params")
         if params is None:
             params = request["bench_params"] = await super()._params(request)
-        return params  # type: ignore[no-any-return]
+        return params
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         if self.latency:

@@ -12,6 +12,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiogram.types import InlineKeyboardMarkup, Sticker
 from aiogram.utils.i18n import gettext as _
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -58,7 +59,12 @@ NOT_FOR_ROLE = "This is not available for your role. /help lists what you can do
 
 
 def texts(requests: list[Any]) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+    found = []
+    for request in requests:
+        if isinstance(request, SendMessage | EditMessageText):
+            assert request.text is not None, request  # the bot never edits a message to no text
+            found.append(request.text)
+    return found
 
 
 def alerts(requests: list[Any]) -> list[str]:
@@ -90,26 +96,30 @@ def button(requests: list[Any], kind: type[CallbackData], **fields: Any) -> str:
 
 async def questionnaire_id(factory: async_sessionmaker[AsyncSession], code: str) -> int:
     async with factory() as session:
-        return await session.scalar(
+        found = await session.scalar(
             select(Questionnaire.id).where(
                 Questionnaire.code == code, Questionnaire.is_active.is_(True)
             )
         )
+    assert found is not None, code
+    return found
 
 
 async def the_run(factory: async_sessionmaker[AsyncSession], school_id: int) -> DiagnosticRun:
     async with factory() as session:
-        return await session.scalar(
+        run = await session.scalar(
             select(DiagnosticRun)
             .where(DiagnosticRun.school_id == school_id)
             .order_by(DiagnosticRun.id.desc())
             .limit(1)
         )
+    assert run is not None, school_id
+    return run
 
 
 async def count(factory: async_sessionmaker[AsyncSession], model: type) -> int:
     async with factory() as session:
-        return await session.scalar(select(func.count()).select_from(model))
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
 
 
 async def start_msh(harness: Harness, user: Any, factory: async_sessionmaker[AsyncSession]):
@@ -118,7 +128,7 @@ async def start_msh(harness: Harness, user: Any, factory: async_sessionmaker[Asy
     return await harness.click(user, button(sent, DiagStart, questionnaire_id=msh_id))
 
 
-async def set_full_profile(harness: Harness, user: Any, run_id: int, sent: list[Any]) -> list:
+async def set_full_profile(harness: Harness, user: Any, run_id: int, sent: list[Any]) -> list[Any]:
     for index, level in enumerate(diagnostics.SCHOOL_LEVELS):
         data = DiagLevel(run_id=run_id, index=index).pack()
         if ("✅ " + level, data) not in buttons(sent):
@@ -150,6 +160,7 @@ async def complete_run(
     async with factory() as session, session.begin():
         school = await session.get(School, school_id)
         row = await session.get(Questionnaire, row_id)
+        assert school is not None and row is not None
         run = await runs.start_run(session, school=school, row=row, actor_id=None)
         view = await runs.load_run(session, run)
         if view.profile is None:
@@ -195,6 +206,7 @@ async def test_seed_school_answers_in_the_chat_reproduce_its_risk_list(
     run = await the_run(session_factory, world.school_a.id)
     assert run.status == RunStatus.COMPLETED and run.completed_at is not None
     assert run.level == "medium"
+    assert run.result is not None
     assert set(run.result) == {"directions", "overall", "unknown", "estimate"}
     assert set(run.result["overall"]) == {"points", "max_points", "level"}
     for direction in run.result["directions"]:
@@ -383,7 +395,7 @@ async def test_forged_callback_data_is_refused_and_changes_nothing(
         "This question is no longer current: the self-diagnosis has moved on. "
         "Send /diagnostics to continue."
     )
-    cases = [
+    cases: list[tuple[str | CallbackData, str]] = [
         (DiagAnswer(run_id=run.id, question_id=later, option=0), moved_on),
         (DiagHint(run_id=run.id, question_id=later), moved_on),
         (DiagAnswer(run_id=run.id, question_id=current, option=99), inactive),
@@ -519,6 +531,7 @@ async def test_builtin_questionnaires_sync_once(session_factory):
 def sheet(rows: list[list[object]]) -> bytes:
     workbook = openpyxl.Workbook()
     active = workbook.active
+    assert isinstance(active, Worksheet)
     active.append(["Направление", "Вопрос", "Тип", "Варианты"])
     for row in rows:
         active.append(row)

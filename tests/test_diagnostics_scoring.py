@@ -217,8 +217,8 @@ def test_msh_criteria_shape(builtins: dict[str, Questionnaire]) -> None:
             assert 2 <= len(question.options) <= 4
             assert all(0 <= o.points <= 3 for o in question.options)
     # Criteria that exist only for some profiles.
-    assert msh.question("knowledge_profile_classes").applies_to.levels == {"СОО"}
-    assert msh.question("upbringing_eaglets").applies_to.levels == {"НОО"}
+    assert msh.question("knowledge_profile_classes").applies_to.levels == frozenset({"СОО"})
+    assert msh.question("upbringing_eaglets").applies_to.levels == frozenset({"НОО"})
     assert msh.question("knowledge_adapted_programmes").applies_to.ovz is True
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 from aiogram.methods import SendChatAction, SendDocument, SendMessage
@@ -58,11 +59,11 @@ def today(monkeypatch: pytest.MonkeyPatch) -> date:
     return TODAY
 
 
-def documents(requests: list) -> list[SendDocument]:
+def documents(requests: list[Any]) -> list[SendDocument]:
     return [r for r in requests if isinstance(r, SendDocument)]
 
 
-def texts(requests: list) -> list[str]:
+def texts(requests: list[Any]) -> list[str]:
     return [r.text for r in requests if isinstance(r, SendMessage)]
 
 
@@ -71,7 +72,7 @@ def workbook_of(document: SendDocument):
     return load_workbook(io.BytesIO(document.document.data), read_only=True)
 
 
-def column(workbook, sheet: str, index: int) -> list:
+def column(workbook, sheet: str, index: int) -> list[Any]:
     rows = list(workbook[sheet].iter_rows(min_row=2, values_only=True))
     return [row[index] for row in rows]
 
@@ -88,6 +89,7 @@ async def test_curator_gets_only_their_schools(
     actions = [r for r in requests if isinstance(r, SendChatAction)]
     assert actions and {a.action for a in actions} == {"upload_document"}
     (document,) = documents(requests)
+    assert isinstance(document.document, BufferedInputFile)
     assert document.document.filename == export_filename(START, END)
     assert document.caption == _(
         "📊 Export for {period}\nSchools: {schools} · reports: {reports}"

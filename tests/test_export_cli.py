@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import exports.xlsx as xlsx
 import main
+from bot.config import load_settings
 from models import ActivityReport, Mark
 from tests.conftest import World
 
@@ -50,7 +51,7 @@ async def run(*args: str) -> int:
     return await asyncio.to_thread(main.main, ["export", *args])
 
 
-def summary_schools(path: Path) -> list[str]:
+def summary_schools(path: Path) -> list[object]:
     workbook = load_workbook(path, read_only=True)
     assert workbook.sheetnames == SHEETS
     return [row[0] for row in workbook["Сводка"].iter_rows(min_row=2, values_only=True)]
@@ -86,7 +87,7 @@ async def test_one_school_and_russian_dates(world: World, reports, cli_env: Path
 def test_defaults_are_the_last_full_week_and_a_dated_name(
     world: World, reports, cli_env: Path, capsys
 ):
-    settings = main.load_settings()
+    settings = load_settings()
     args = argparse.Namespace(start=None, end=None, out=None, school=[])
     assert main.cmd_export(settings, args, today=date(2026, 11, 25)) == 0
     out = cli_env / xlsx.export_filename(date(2026, 11, 16), date(2026, 11, 22))

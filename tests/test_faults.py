@@ -7,7 +7,6 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot import telegram_retry
 from bot.callbacks import ReportItem, ReportMark, ReportNav
 from models import ActivityReport, FsmRecord, RoadmapItem
 from tests.conftest import Harness, World
@@ -26,7 +25,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(delay: float) -> None:
         delays.append(delay)
 
-    monkeypatch.setattr(telegram_retry.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr("bot.telegram_retry.asyncio.sleep", fake_sleep)
     return delays
 
 

@@ -10,7 +10,7 @@ import inspect
 import logging
 import shutil
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiogram.types import (
+    Chat,
     Contact,
     Document,
     Location,
@@ -123,8 +124,8 @@ def message_update(update_id: int, user_id: int, kind: str, text: str) -> Update
         extra["contact"] = Contact(phone_number="+70000000000", first_name="К")
     message = Message(
         message_id=update_id,
-        date=int(time.time()),
-        chat={"id": user_id, "type": "private"},
+        date=datetime.fromtimestamp(int(time.time()), UTC),
+        chat=Chat(id=user_id, type="private"),
         from_user=user,
         **extra,
     )
@@ -177,13 +178,21 @@ async def seed(session_factory) -> dict[str, int]:
         return {"school": school.id, "report": report.id}
 
 
+class ErrorRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 async def run_one(db: Path, state: State, kind: str, text: str) -> None:
     url = f"sqlite+aiosqlite:///{db}"
-    config = Settings(_env_file=None, bot_token=TOKEN, database_url=url, throttle_rate=0)  # type: ignore[call-arg]
+    config = Settings(_env_file=None, bot_token=TOKEN, database_url=url, throttle_rate=0)
     engine = create_engine(url)
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(level=logging.ERROR)
-    handler.emit = records.append  # type: ignore[method-assign]
+    handler = ErrorRecords()
+    records = handler.records
     logging.getLogger().addHandler(handler)
     try:
         factory = create_session_factory(engine)

@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import sqlite3
 import threading
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 import pytest
@@ -24,12 +24,14 @@ from aiogram.methods.base import Response
 from aiogram.types import InlineKeyboardMarkup, Message
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell._writer import _set_attributes, etree_write_cell
+
+# types-openpyxl leaves out the private _set_attributes the export's row writer calls.
+from openpyxl.cell._writer import _set_attributes, etree_write_cell  # type: ignore[attr-defined]
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
-from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor
+from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor, AsyncIODBAPIConnection
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -83,7 +85,9 @@ async def test_aiogram_filter_objects_for_run_sync_filters_inline() -> None:
         patch,
         "an observer's own filters in ._handler.filters, its handlers' in .handlers[i].filters",
     )
-    event_filter = observer.handlers[0].filters[0]
+    handler_filters = observer.handlers[0].filters
+    assert handler_filters is not None  # checked to be a list just above
+    event_filter = handler_filters[0]
     _fail_unless(isinstance(event_filter, FilterObject), "aiogram", patch, "FilterObject")
     fields = {"callback", "awaitable", "params", "varkw"}
     _fail_unless(
@@ -256,11 +260,14 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
             patch,
             "Connection._execute no longer runs fn(*args) in the database thread",
         )
+        # SQLAlchemy's protocol is stricter than the aiosqlite connection it adapts in
+        # production (aiosqlite's cursor() is an awaitable context manager).
+        adapted = cast(AsyncIODBAPIConnection, connection)
         mutex = AsyncAdapt_aiosqlite_connection(
-            AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3), connection
+            AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3), adapted
         )
         _fail_unless(
-            isinstance(mutex._execute_mutex, asyncio.Lock) and mutex._connection is connection,
+            isinstance(mutex._execute_mutex, asyncio.Lock) and mutex._connection is adapted,
             "SQLAlchemy",
             patch,
             "the adapted connection's _execute_mutex / _connection",
@@ -275,10 +282,11 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
 def test_openpyxl_write_only_internals_for_the_export() -> None:
     patch = "exports/xlsx.py"
     workbook = xlsx._new_workbook()  # _alignments, _cell_styles: the wrapped default format
+    cell_styles = workbook._cell_styles  # type: ignore[attr-defined]  # private, not in the stubs
     _fail_unless(
-        isinstance(workbook._cell_styles, IndexedList)
-        and isinstance(workbook._cell_styles[0], StyleArray)
-        and workbook._cell_styles[0].alignmentId != 0,
+        isinstance(cell_styles, IndexedList)
+        and isinstance(cell_styles[0], StyleArray)
+        and cell_styles[0].alignmentId != 0,
         "openpyxl",
         patch,
         "Workbook._cell_styles / _alignments (the default cell format)",

@@ -19,7 +19,7 @@ import pytest
 from aiogram import Bot
 from aiogram.fsm.storage.base import DefaultKeyBuilder, StorageKey
 from aiogram.methods import GetUpdates, SendMessage, TelegramMethod
-from aiogram.types import Update
+from aiogram.types import CallbackQuery, Message, Update
 from aiogram.utils.backoff import BackoffConfig
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -164,7 +164,9 @@ async def crash_everywhere(
 
         restarted = new_harness(settings, session_factory, i18n, isolation=isolation())
         sent = await restarted.feed(update)
-        teacher_id = update.event.from_user.id  # type: ignore[union-attr]
+        incoming = update.event
+        assert isinstance(incoming, Message | CallbackQuery) and incoming.from_user is not None
+        teacher_id = incoming.from_user.id
         outcomes.append(
             (
                 crashed or "none",

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from aiogram import Bot
 from aiogram.methods import SendMessage
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
@@ -158,6 +159,7 @@ async def test_one_digest_per_coordinator_with_several_items(
     for number in ("3", "5", "6", "7", "8"):
         assert f"Мероприятие {number} " not in digest.text
     assert len(digest.text) < 4096
+    assert isinstance(digest.reply_markup, InlineKeyboardMarkup)
     buttons = [b.callback_data for row in digest.reply_markup.inline_keyboard for b in row]
     assert ReminderReport().pack() in buttons and ReminderMute(action="mute").pack() in buttons
     (curator,) = [r for r in requests if r.chat_id == world.curator.telegram_id]
@@ -340,7 +342,8 @@ async def test_a_failing_row_is_retried_later_and_then_given_up(
             assert row.sent_at is None and row.due_at > moment
             assert "renderer bug" in (row.last_error or "")
             moment = row.due_at
-    assert row.sent_at is not None and row.last_error.startswith("gave up")
+    assert row.sent_at is not None
+    assert row.last_error is not None and row.last_error.startswith("gave up")
     assert messages(recorder) == []
 
 
@@ -389,6 +392,12 @@ async def test_report_button_under_a_digest_starts_a_report(
     harness: Harness, world: World, seed: Seed, tg, i18n_ru
 ):
     sent = await harness.click(tg.user(world.coordinator.telegram_id), ReminderReport().pack())
-    markups = [r.reply_markup for r in sent if getattr(r, "reply_markup", None)]
-    buttons = [b.callback_data for m in markups for row in m.inline_keyboard for b in row]
+    markups = [getattr(r, "reply_markup", None) for r in sent]
+    buttons = [
+        b.callback_data
+        for m in markups
+        if isinstance(m, InlineKeyboardMarkup)
+        for row in m.inline_keyboard
+        for b in row
+    ]
     assert ReportItem(item_id=seed.items["soon1"]).pack() in buttons

@@ -330,7 +330,7 @@ class HangingSession(RecordingSession):
         super().__init__()
         self.sending = asyncio.Event()
 
-    async def make_request(self, bot, method, timeout=None):  # type: ignore[no-untyped-def]
+    async def make_request(self, bot, method, timeout=None):
         if isinstance(method, SendMessage):
             self.requests.append(method)
             self.sending.set()
@@ -338,7 +338,7 @@ class HangingSession(RecordingSession):
         return await super().make_request(bot, method, timeout)
 
 
-def make_outbox(settings: Settings, i18n: I18n, session, now) -> Outbox:  # type: ignore[no-untyped-def]
+def make_outbox(settings: Settings, i18n: I18n, session, now) -> Outbox:
     pacing = FakeClock()
     outbox = Outbox(
         create_bot(settings, session=session),

@@ -14,7 +14,7 @@ from tests.conftest import ON_POSTGRES
 
 
 async def test_migrations_produce_exactly_the_models(engine: AsyncEngine) -> None:
-    def diff(connection):  # type: ignore[no-untyped-def]
+    def diff(connection):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return compare_metadata(context, Base.metadata)
 
@@ -27,7 +27,7 @@ async def test_sqlite_pragmas(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         assert (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
         assert (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
-        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() >= 5000
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar_one() >= 5000
 
 
 async def test_foreign_keys_are_enforced(session_factory) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiosqlite
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import CursorResult, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -18,7 +18,7 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = aiosqlite.Connection._execute
 
-    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):
         seen.append(getattr(fn, "__name__", repr(fn)))
         return await original(self, fn, *args, **kwargs)
 
@@ -59,6 +59,7 @@ async def test_row_counts_ids_many_rows_and_errors(
             update(School).where(School.id == school.id).values(short_name="Н")
         )
         miss = await session.execute(update(School).where(School.id == -1).values(name="x"))
+        assert isinstance(hit, CursorResult) and isinstance(miss, CursorResult)
         assert (hit.rowcount, miss.rowcount) == (1, 0)
 
         # executemany, then a result read in batches.
@@ -72,7 +73,8 @@ async def test_row_counts_ids_many_rows_and_errors(
         result = await session.execute(select(School.name).where(School.name.like("Ш%")))
         batches = [len(batch) for batch in result.partitions(10)]
         assert batches == [10, 10, 5]
-        assert await session.scalar(select(func.count()).select_from(Municipality)) >= 1
+        municipalities = select(func.count()).select_from(Municipality)
+        assert (await session.execute(municipalities)).scalar_one() >= 1
 
     with pytest.raises(IntegrityError):
         async with session_factory() as session, session.begin():

@@ -283,7 +283,7 @@ async def test_one_statement_whatever_the_number_of_schools(
 
 
 def test_queries_compile_for_postgresql() -> None:
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = postgresql.dialect()
     figures = school_figures_query(select(School.id), today=TODAY, week_start=WEEK_START).compile(
         dialect=dialect
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from sqlalchemy import func, select
@@ -40,7 +42,7 @@ def _throttled_dispatcher(
     return clock
 
 
-def _sent(requests: list) -> int:
+def _sent(requests: list[Any]) -> int:
     return sum(isinstance(r, SendMessage) for r in requests)
 
 

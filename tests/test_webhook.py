@@ -553,7 +553,7 @@ def test_the_webhook_command_hides_the_token_and_the_secret_in_logs(
     )
     monkeypatch.setattr(bot.migrate, "upgrade", lambda url: None)
     monkeypatch.setattr(bot.webhook, "run_webhook", serve)
-    monkeypatch.setattr(main.signal, "signal", lambda *args: None)
+    monkeypatch.setattr("main.signal.signal", lambda *args: None)
     settings = load_settings(
         _env_file=None,
         bot_token=TOKEN,
