@@ -164,7 +164,7 @@ async def run_round(
     warmup = _plans(people[-5:], 5, mode)
     recorder = RecordingSession()
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         bot_token=TOKEN,
         database_url=url,
         timezone="Europe/Moscow",

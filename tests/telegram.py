@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot
@@ -51,8 +52,10 @@ def _dbapi_id(connection: Connection) -> int | None:
 
 
 def _forget(dbapi_id: int | None) -> None:
+    if dbapi_id is None:
+        return
     for connections in _OPEN.values():
-        connections.discard(dbapi_id)  # type: ignore[arg-type]
+        connections.discard(dbapi_id)
 
 
 @event.listens_for(Engine, "begin")
@@ -220,7 +223,7 @@ class UpdateFactory:
     ) -> Update:
         message = Message(
             message_id=next(self._message_ids),
-            date=int(time.time()),
+            date=datetime.now(UTC).replace(microsecond=0),
             chat=chat or self.private_chat(user.id),
             from_user=user,
             text=text,
@@ -270,7 +273,7 @@ class UpdateFactory:
     ) -> Update:
         message = Message(
             message_id=message_id or next(self._message_ids),
-            date=int(time.time()),
+            date=datetime.now(UTC).replace(microsecond=0),
             chat=chat or self.private_chat(user.id),
             from_user=User(id=BOT_ID, is_bot=True, first_name="Отчёты"),
             text="…",

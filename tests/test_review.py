@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, SendMessage
@@ -14,12 +15,12 @@ from models import ActivityReport, AuditEvent, Evidence, EvidenceKind, Mark, Rev
 from tests.conftest import Harness, World
 
 
-def sent(requests: list, cls=SendMessage | EditMessageText) -> list:
+def sent(requests: list[Any], cls: Any = SendMessage | EditMessageText) -> list[Any]:
     return [r for r in requests if isinstance(r, cls)]
 
 
-def alerts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
+def alerts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
 
 
 @pytest.fixture

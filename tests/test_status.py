@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, SendMessage, SendPhoto
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SendPhoto
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.callbacks import StatusPage, StatusSchool
@@ -18,7 +20,7 @@ from tests.conftest import Harness, World
 TODAY = datetime.now(ZoneInfo("Europe/Moscow")).date()
 
 
-def texts(requests: list) -> list[str]:
+def texts(requests: list[Any]) -> list[str]:
     return [r.text for r in requests if isinstance(r, SendMessage)]
 
 
@@ -123,9 +125,14 @@ async def test_curator_table_has_the_hand_counted_figures(
         level="—",
     )
     assert expected in text
-    buttons = [b.callback_data for row in requests[0].reply_markup.inline_keyboard for b in row]
+    first = requests[0]
+    assert isinstance(first, SendMessage | EditMessageText)
+    markup = first.reply_markup
+    assert isinstance(markup, InlineKeyboardMarkup)
+    buttons = [b.callback_data for row in markup.inline_keyboard for b in row]
     assert buttons == [StatusSchool(school_id=world.school_a.id).pack()]
     (photo,) = [r for r in requests if isinstance(r, SendPhoto)]
+    assert isinstance(photo.photo, BufferedInputFile)
     png = photo.photo.data
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and 5_000 < len(png) < 500_000
 
@@ -186,7 +193,12 @@ async def test_municipal_list_puts_attention_first_and_pages(
     assert "Чужая" not in text
     assert len(lines) == 15
     requests = await harness.click(municipal, StatusPage(page=1).pack())
-    second = next(r.text for r in requests if getattr(r, "text", None) and "</b>: " in r.text)
+    second = next(
+        r.text
+        for r in requests
+        if isinstance(r, SendMessage | EditMessageText) and "</b>: " in (r.text or "")
+    )
+    assert second is not None
     assert len([line for line in second.splitlines() if "</b>: " in line]) == 7
 
 
