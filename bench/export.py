@@ -162,8 +162,10 @@ def _pandas(sheets: list[tuple[str, list[list[Any]]]], out: Path) -> None:
 
     with pd.ExcelWriter(out, engine="openpyxl") as writer:
         for title, rows in sheets:
-            frame = pd.DataFrame(rows[1:], columns=rows[0])
-            frame.to_excel(writer, sheet_name=title, index=False)
+            # The export's title row, then the header and the data.
+            frame = pd.DataFrame(rows[2:], columns=rows[1])
+            frame.to_excel(writer, sheet_name=title, index=False, startrow=1)
+            writer.sheets[title].cell(1, 1, rows[0][0])
 
 
 def child(variant: str, source: str, out: Path) -> dict[str, Any]:

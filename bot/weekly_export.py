@@ -31,13 +31,13 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from aiogram import Bot
+from aiogram import Bot, html
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramEntityTooLarge,
@@ -71,7 +71,7 @@ from models.export_runs import (
     retry_delay,
     settle_interrupted,
 )
-from models.stats import school_figures
+from models.stats import SchoolFigures, school_figures
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,9 @@ SEND_LEASE: Final = timedelta(minutes=10)
 SEND_TRIES: Final = 3
 SEND_BACKOFF: Final = 2.0
 MAX_INLINE_WAIT: Final = 60.0
+# Schools named in the caption per list, and characters of a name there.
+CAPTION_SCHOOLS: Final = 5
+CAPTION_NAME_CHARS: Final = 40
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -99,23 +102,52 @@ def default_owner() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def weekly_caption(
-    period: str, summary: ExportSummary, *, silent: int, overdue: int, awaiting: int
-) -> str:
-    return "\n".join(
-        [
-            _("📊 <b>Weekly export for the coordination group</b>: {period}").format(
-                period=period
-            ),
-            _("Schools: {schools} · reports for the week: {reports}").format(
-                schools=summary.schools, reports=summary.reports
-            ),
-            _(
-                "Without reports this week: {silent} · overdue activities: {overdue} · "
-                "awaiting review: {awaiting}"
-            ).format(silent=silent, overdue=overdue, awaiting=awaiting),
+def _school(name: str) -> str:
+    name = name if len(name) <= CAPTION_NAME_CHARS else name[: CAPTION_NAME_CHARS - 1] + "…"
+    return html.quote(name)
+
+
+def _named(names: Sequence[str], total: int) -> str:
+    """«A, B, C» and, past the bound, «and N more»."""
+    text = ", ".join(names)
+    if total > len(names):
+        text += " " + _("and {count} more").format(count=total - len(names))
+    return text
+
+
+def weekly_caption(period: str, summary: ExportSummary, figures: Sequence[SchoolFigures]) -> str:
+    """The post's text: totals, then the schools silent this week and those most overdue
+    (at most ``CAPTION_SCHOOLS`` of each, named; a caption holds 1,024 characters)."""
+    silent = [f for f in figures if f.reports_week == 0]
+    overdue = sorted((f for f in figures if f.overdue), key=lambda f: (-f.overdue, f.short_name))
+    lines = [
+        _("📊 <b>Weekly export for the coordination group</b>: {period}").format(period=period),
+        _("Schools: {schools} · reports for the week: {reports}").format(
+            schools=summary.schools, reports=summary.reports
+        ),
+        _(
+            "Without reports this week: {silent} · overdue activities: {overdue} · "
+            "awaiting review: {awaiting}"
+        ).format(
+            silent=len(silent),
+            overdue=sum(f.overdue for f in figures),
+            awaiting=sum(f.awaiting_review for f in figures),
+        ),
+    ]
+    if silent:
+        names = [_school(f.short_name) for f in silent[:CAPTION_SCHOOLS]]
+        lines.append(
+            _("No reports this week: {schools}").format(schools=_named(names, len(silent)))
+        )
+    if overdue:
+        names = [
+            _("{school} ({count})").format(school=_school(f.short_name), count=f.overdue)
+            for f in overdue[:CAPTION_SCHOOLS]
         ]
-    )
+        lines.append(
+            _("Most overdue activities: {schools}").format(schools=_named(names, len(overdue)))
+        )
+    return "\n".join(lines)
 
 
 class WeeklyExport:
@@ -242,13 +274,7 @@ class WeeklyExport:
                 read, region_schools_query(), today=today, week_start=start, week_end=end
             )
         with self.i18n.context(), self.i18n.use_locale(self.locale):
-            caption = weekly_caption(
-                format_period(start, end),
-                summary,
-                silent=sum(1 for f in figures if f.reports_week == 0),
-                overdue=sum(f.overdue for f in figures),
-                awaiting=sum(f.awaiting_review for f in figures),
-            )
+            caption = weekly_caption(format_period(start, end), summary, figures)
         return _Document(buffer.getvalue(), export_filename(start, end), caption)
 
     async def _send(

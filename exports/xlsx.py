@@ -22,7 +22,6 @@ Choices a reader of the file may ask about:
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
@@ -40,7 +39,6 @@ from openpyxl.cell._writer import _set_attributes, etree_write_cell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE, Cell, MergedCell
 from openpyxl.compat import safe_string
 from openpyxl.packaging.relationship import RelationshipList
-from openpyxl.styles import Alignment, Font, NamedStyle
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.indexed_list import IndexedList
@@ -52,6 +50,21 @@ from openpyxl.xml.functions import Element
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from exports.schedule import format_period
+from exports.xlsx_layout import (
+    BODY_FONT,
+    DATE_STYLE,
+    HEADER_STYLE,
+    LINK_STYLE,
+    TITLE_STYLE,
+    WRAP,
+    Column,
+    header_layout,
+    named_styles,
+    row_height,
+    set_up_printing,
+    text_lines,
+)
 from models.entities import (
     ActivityReport,
     DiagnosticRun,
@@ -62,7 +75,13 @@ from models.entities import (
     User,
 )
 from models.enums import Direction, EvidenceKind, Mark, ReviewState, RunStatus
-from models.stats import Schools, report_direction, school_figures, school_filter
+from models.stats import (
+    SchoolFigures,
+    Schools,
+    report_direction,
+    school_figures,
+    school_filter,
+)
 
 # Excel's limits as XlsxWriter enforces them: hyperlinks per sheet and characters in a link
 # address; past them links stay plain text. Read at call time, so tests can lower the first.
@@ -71,7 +90,6 @@ MAX_URL_CHARS: Final = 2_079
 MAX_CELL_CHARS: Final = 32_767
 YIELD_PER: Final = 1_000
 PROGRESS_EVERY: Final = 1_000
-DATE_FORMAT: Final = "DD.MM.YYYY"
 
 DIRECTION_TITLES: Final[Mapping[str, str]] = {
     Direction.KNOWLEDGE: "Знание",
@@ -129,48 +147,45 @@ _FORMULA_TRIGGERS: Final = ("=", "+", "-", "@", "\t", "\r")
 _CLICKABLE_URL: Final = re.compile(r"https?://[^\s\"<>]+", re.IGNORECASE)
 
 # Most cells carry no style at all: the workbook's default cell format (the one a cell without
-# an `s` attribute gets) is made top-aligned and wrapped, and only headers, dates and links are
-# styled. A styled cell costs openpyxl about twice a plain value (bench/export.py).
-_HEADER_STYLE: Final = "export-header"
-_DATE_STYLE: Final = "export-date"
-_LINK_STYLE: Final = "export-link"
-_WRAP: Final = Alignment(wrap_text=True, vertical="top")
-# Points per header line: LibreOffice keeps a header row one line high unless told otherwise.
-_LINE_HEIGHT: Final = 15.0
+# an `s` attribute gets) is made top-aligned, wrapped and in the body font, and only titles,
+# headers, dates, links and formula-like texts are styled. A styled cell costs openpyxl about
+# twice a plain value (bench/export.py).
+_TITLE_ROW: Final = 1
+_HEADER_ROW: Final = 2
+_TITLE_SCHOOLS: Final = 5  # schools named in a sheet's title; the rest are counted
 
 
-def _named_styles() -> list[NamedStyle]:
-    return [
-        NamedStyle(_HEADER_STYLE, font=Font(bold=True), alignment=_WRAP),
-        NamedStyle(_DATE_STYLE, alignment=_WRAP, number_format=DATE_FORMAT),
-        # The look of the built-in «Hyperlink» style, but wrapped like the other text cells.
-        NamedStyle(_LINK_STYLE, font=Font(color="0563C1", underline="single"), alignment=_WRAP),
-    ]
-
-
-def _new_workbook() -> Workbook:
-    """A write-only workbook whose default cell format is top-aligned and wrapped."""
+def _new_workbook() -> tuple[Workbook, StyleArray]:
+    """A write-only workbook whose default cell format is top-aligned, wrapped and in the body
+    font, and the style array of a quote-prefixed text cell."""
     workbook = Workbook(write_only=True)
     # openpyxl writes a cell whose style array is all zeros without an `s` attribute, so Excel
-    # and LibreOffice give it the first cell format; that format gets the wrapped alignment.
+    # and LibreOffice give it the first cell format; that format gets the alignment and font.
     default = StyleArray()
-    default.alignmentId = workbook._alignments.add(_WRAP)
+    default.alignmentId = workbook._alignments.add(WRAP)
+    default.fontId = workbook._fonts.add(BODY_FONT)
     workbook._cell_styles = IndexedList([default])
-    for style in _named_styles():
+    for style in named_styles():
         workbook.add_named_style(style)
-    return workbook
+    # Text that starts like a formula is stored as a string with the cell's «quote prefix» set:
+    # shown as typed, and still text when someone edits the cell (Excel, LibreOffice).
+    quoted = copy(default)
+    quoted.quotePrefix = 1
+    return workbook, quoted
 
 
-def _header_layout(columns: Sequence[_Column]) -> tuple[list[float], float]:
-    """Widths that fit each header's longest word, and the header row's height in points."""
-    widths, lines = [], 1
-    for column in columns:
-        longest = max((len(word) for word in column.title.split()), default=1)
-        # Bold Cyrillic is wider than a width unit per letter; keep a word whole on its line.
-        width = max(column.width, longest * 1.2 + 2)
-        widths.append(width)
-        lines = max(lines, math.ceil(len(column.title) * 1.2 / (width - 1)))
-    return widths, lines * _LINE_HEIGHT
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet would take ``text``, typed into a cell, for a formula or DDE call."""
+    # Leading spaces do not stop Excel or LibreOffice from evaluating « =1» once it is edited.
+    return text.startswith(_FORMULA_TRIGGERS) or text.lstrip().startswith(_FORMULA_TRIGGERS)
+
+
+def scope_title(names: Sequence[str]) -> str:
+    """Which schools an export covers, for its titles: a few names, the rest counted."""
+    shown = ", ".join(safe_text(name) for name in names[:_TITLE_SCHOOLS])
+    more = len(names) - _TITLE_SCHOOLS
+    tail = f" и ещё {more}" if more > 0 else ""
+    return f"Школы ({len(names)}): {shown}{tail}" if names else "Школы: нет"
 
 
 @dataclass(frozen=True)
@@ -186,20 +201,17 @@ class ExportSummary:
     files: int
 
 
-class _Column(NamedTuple):
-    title: str
-    width: float
+_Column = Column
 
 
-class _Links(NamedTuple):
-    """Text of a links cell and the address it should open, if any."""
+class _Link(NamedTuple):
+    """A web address for a cell of its own, made a hyperlink while the sheet has room."""
 
-    text: str
-    target: str | None
+    url: str
 
 
 SUMMARY_COLUMNS: Final = (
-    _Column("Школа", 28),
+    _Column("Школа", 20),
     _Column("Отчётов за период", 11),
     _Column("Всего отчётов", 10),
     _Column("Выполнено", 11),
@@ -215,38 +227,39 @@ SUMMARY_COLUMNS: Final = (
 )
 REPORT_COLUMNS: Final = (
     _Column("№", 7),
-    _Column("Школа", 22),
-    _Column("Направление", 18),
-    _Column("Дата", 12),
-    _Column("Форма и тема мероприятия", 45),
-    _Column("Организатор", 24),
+    _Column("Школа", 14),
+    _Column("Направление", 13),
+    _Column("Дата", 11),
+    _Column("Форма и тема мероприятия", 32),
+    _Column("Организатор", 18),
     _Column("Отметка о выполнении", 12),
-    _Column("Проведённые мероприятия", 50),
-    _Column("Количество и категория участников", 24),
-    _Column("Ссылки на материалы", 40),
-    _Column("Автор", 22),
-    _Column("Статус проверки", 15),
+    _Column("Проведённые мероприятия", 48),
+    _Column("Количество и категория участников", 18),
+    _Column("Ссылка на материал", 36),
+    _Column("Другие материалы", 36),
+    _Column("Автор", 18),
+    _Column("Статус проверки", 12),
 )
 ROADMAP_COLUMNS: Final = (
-    _Column("Школа", 22),
-    _Column("№ п/п", 8),
-    _Column("Направление", 18),
-    _Column("Мероприятие", 50),
-    _Column("Сроки", 22),
-    _Column("Срок", 12),
+    _Column("Школа", 14),
+    _Column("№ п/п", 6),
+    _Column("Направление", 13),
+    _Column("Мероприятие", 40),
+    _Column("Сроки", 16),
+    _Column("Срок", 11),
     _Column("Отметка о выполнении", 12),
-    _Column("Просрочено", 11),
-    _Column("Проведённые мероприятия", 50),
+    _Column("Просрочено", 12),
+    _Column("Проведённые мероприятия", 30),
 )
 DIAGNOSTIC_COLUMNS: Final = (
-    _Column("Школа", 22),
-    _Column("Анкета", 28),
-    _Column("Дата", 12),
+    _Column("Школа", 14),
+    _Column("Анкета", 24),
+    _Column("Дата", 11),
     _Column("Направление", 26),
-    _Column("Баллы", 9),
+    _Column("Баллы", 8),
     _Column("Максимум", 10),
     _Column("Уровень", 15),
-    _Column("Дефициты", 60),
+    _Column("Дефициты", 46),
 )
 
 
@@ -255,13 +268,11 @@ def safe_text(value: str) -> str: ...
 @overload
 def safe_text(value: None) -> None: ...
 def safe_text(value: str | None) -> str | None:
-    """User text made inert for a cell: never a formula or DDE call, valid XML, within limits."""
+    """User text fit for a cell: valid XML, within Excel's limit. The cell it goes into decides
+    whether it needs the quote prefix (``formula_like``)."""
     if value is None:
         return None
     text = ILLEGAL_CHARACTERS_RE.sub("", value)
-    # Leading spaces do not stop Excel or LibreOffice from evaluating « =1» once it is edited.
-    if text.startswith(_FORMULA_TRIGGERS) or text.lstrip().startswith(_FORMULA_TRIGGERS):
-        text = "'" + text
     if len(text) > MAX_CELL_CHARS:
         text = text[: MAX_CELL_CHARS - 1] + "…"
     return text
@@ -305,14 +316,20 @@ class _Progress:
 
 
 class _Sheet:
-    """A write-only sheet with a bold frozen header, widths, autofilter and inert text cells."""
+    """A write-only sheet: a title row, a bold frozen header, widths, autofilter, print setup,
+    rows as tall as their wrapped text, and inert text cells."""
 
     def __init__(
         self,
         workbook: Workbook,
+        quoted: StyleArray,
         title: str,
         columns: Sequence[_Column],
         progress: _Progress,
+        *,
+        heading: str,
+        period: str,
+        title_columns: int = 1,
     ) -> None:
         self._ws: WriteOnlyWorksheet = workbook.create_sheet(title)
         self._columns = columns
@@ -321,59 +338,82 @@ class _Sheet:
         self.hyperlinks = 0
         # A named style set by name is looked up and rebuilt for every cell (a fifth of the
         # export's time, bench/export.py); the arrays it leaves on a cell are copied instead.
-        self._date_style = _style_array(self._ws, _DATE_STYLE)
-        self._link_style = _style_array(self._ws, _LINK_STYLE)
+        self._date_style = _style_array(self._ws, DATE_STYLE)
+        self._link_style = _style_array(self._ws, LINK_STYLE)
+        self._quoted = quoted
         self._date_cells: dict[int, Cell] = {}
         # A write-only sheet emits its views and column widths with the first row.
-        widths, header_height = _header_layout(columns)
+        widths, header_height = header_layout(columns)
+        self._widths = widths
         for index, width in enumerate(widths, 1):
             self._ws.column_dimensions[get_column_letter(index)].width = width
-        self._ws.row_dimensions[1].height = header_height
-        self._ws.freeze_panes = "A2"
-        # Officials print these: landscape, all columns on the page width, header on each page.
-        self._ws.page_setup.orientation = "landscape"
-        self._ws.page_setup.fitToWidth = 1
-        self._ws.page_setup.fitToHeight = 0
-        self._ws.sheet_properties.pageSetUpPr.fitToPage = True
-        self._ws.print_title_rows = "1:1"
+        self._ws.row_dimensions[_TITLE_ROW].height = 24
+        self._ws.row_dimensions[_HEADER_ROW].height = header_height
+        self._ws.freeze_panes = f"A{_HEADER_ROW + 1}"
+        set_up_printing(
+            self._ws, period=period, title_columns=title_columns, header_row=_HEADER_ROW
+        )
         # What WriteOnlyWorksheet does on its first row, with a writer that streams the links.
-        self._ws._writer = _SheetWriter(self._ws)
-        self._ws._writer.write_top()
+        self._writer = _SheetWriter(self._ws)
+        self._ws._writer = self._writer
+        self._writer.write_top()
+        title_cell = WriteOnlyCell(self._ws, safe_text(heading))
+        title_cell.style = TITLE_STYLE
+        self._ws.append([title_cell])
         header = []
         for column in columns:
             cell = WriteOnlyCell(self._ws, column.title)
-            cell.style = _HEADER_STYLE
+            cell.style = HEADER_STYLE
             header.append(cell)
         self._ws.append(header)
 
     def append(self, values: Sequence[Any]) -> None:
         if len(values) != len(self._columns):
             raise ValueError(f"{len(values)} values for {len(self._columns)} columns")
-        # openpyxl writes the row before append() returns, so a column's styled cell is reused.
-        self._ws.append([self._cell(value, index) for index, value in enumerate(values)])
+        lines = 1
+        widths = self._widths
+        cells = []
+        for index, value in enumerate(values):
+            # openpyxl writes the row before append() returns, so a column's cell is reused.
+            cell = self._cell(value, index)
+            cells.append(cell)
+            text = value if isinstance(value, str) else None
+            if isinstance(value, _Link):
+                text = value.url
+            if text is not None and len(text) > widths[index] - 1:
+                lines = max(lines, text_lines(text, widths[index]))
+        # LibreOffice takes a row's height from the file and does not grow it on load.
+        self._writer.row_height = row_height(lines)
+        self._ws.append(cells)
         self.rows += 1
         self._progress.tick()
 
     def close(self) -> None:
         # The autofilter is written after the rows, so the final count can still go in.
         last = get_column_letter(len(self._columns))
-        self._ws.auto_filter.ref = f"A1:{last}{self.rows + 1}"
+        self._ws.auto_filter.ref = f"A{_HEADER_ROW}:{last}{self.rows + _HEADER_ROW}"
 
     def _cell(self, value: Any, column: int) -> Any:
         """A plain value where openpyxl reads it right (most cells), else a styled cell."""
         if isinstance(value, str):
-            text = value if value in _LABELS else safe_text(value)
-            if text not in ERROR_CODES:
-                return text  # openpyxl stores it as a string: safe_text leaves no leading «=»
-            # «#N/A» typed by a user stays text, not an error value.
+            if value in _LABELS:
+                return value
+            text = safe_text(value)
+            quote = formula_like(text)
+            if not quote and text not in ERROR_CODES:
+                return text  # openpyxl stores it as a string
+            # Shown as typed and never evaluated: a string cell, quote-prefixed where it starts
+            # like a formula; «#N/A» typed by a user stays text, not an error value.
             cell = WriteOnlyCell(self._ws, text)
             cell.data_type = "s"
+            if quote:
+                cell._style = copy(self._quoted)
             return cell
-        if isinstance(value, _Links):
-            cell = WriteOnlyCell(self._ws, safe_text(value.text))
+        if isinstance(value, _Link):
+            cell = WriteOnlyCell(self._ws, safe_text(value.url))
             cell.data_type = "s"
-            if value.target is not None and self.hyperlinks < MAX_HYPERLINKS_PER_SHEET:
-                cell.hyperlink = value.target
+            if self.hyperlinks < MAX_HYPERLINKS_PER_SHEET:
+                cell.hyperlink = value.url
                 cell._style = copy(self._link_style)
                 self.hyperlinks += 1
             return cell
@@ -456,22 +496,33 @@ class _SheetWriter(WorksheetWriter):
       hyperlinks) and the markup is written as text. With lxml installed openpyxl writes through
       lxml instead, and then its own path is used.
     * Hyperlinks: kept as (cell, address) pairs and streamed a link at a time.
+    * Row heights: ``row_height``, set before each data row, is written on that row without a
+      ``RowDimension`` kept per row for the rest of the sheet.
     """
 
     def __init__(self, ws: WriteOnlyWorksheet) -> None:
         super().__init__(ws)
         self.ws._hyperlinks = _CompactLinks()
         self._rels = _SheetRelationships()
+        self.row_height: float | None = None
 
     def write_row(self, xf: Any, row: Iterable[Cell | MergedCell], row_idx: int) -> None:
+        height, self.row_height = self.row_height, None
+        dimensions = self.ws.row_dimensions
         write = getattr(xf, "_file", None)  # et_xmlfile's writer: its output function
         if not callable(write):
-            super().write_row(xf, row, row_idx)
+            if height is not None and row_idx not in dimensions:
+                dimensions[row_idx].height = height
+                super().write_row(xf, row, row_idx)
+                del dimensions[row_idx]
+            else:
+                super().write_row(xf, row, row_idx)
             return
-        dimensions = self.ws.row_dimensions
-        if row_idx in dimensions:  # the header's height
+        if row_idx in dimensions:  # the title's and the header's heights
             attributes = {"r": str(row_idx), **dict(dimensions[row_idx])}
             write("<row" + "".join(f" {k}={quoteattr(v)}" for k, v in attributes.items()) + ">")
+        elif height is not None:
+            write(f'<row r="{row_idx}" ht="{height}" customHeight="1">')
         else:
             write(f'<row r="{row_idx}">')
         for cell in row:
@@ -488,6 +539,10 @@ class _SheetWriter(WorksheetWriter):
             value, attrs = _set_attributes(cell, styled)
             # r, then s and t when present: a coordinate, a number and a type code.
             head = "<c" + "".join([f' {k}="{v}"' for k, v in attrs.items()])
+            if not styled:
+                # Excel gives a cell without `s` the first cell format; LibreOffice gives it its
+                # own default style (not wrapped, another font), so the index is written.
+                head += ' s="0"'
             if value is None or value == "":
                 write(head + "/>")
             elif cell.data_type == "s":
@@ -533,8 +588,10 @@ async def _groups(
 
 
 def _participants(count: int | None, category: str | None) -> str | None:
-    parts = [f"{count} чел." if count is not None else None, category or None]
-    return ", ".join(p for p in parts if p) or None
+    """As the teacher wrote it: «12 педагогов» is stored as (12, «педагогов»)."""
+    if count is None:
+        return category or None
+    return f"{count} {category}" if category else f"{count} чел."
 
 
 def _evidence_text(url: str | None, name: str | None, kind: EvidenceKind | None) -> str:
@@ -609,13 +666,15 @@ async def _write_reports(
             counts.reports += 1
             counts.links += len(urls)
             counts.files += len(evidence) - len(urls)
-            links = None
-            if texts:
-                target = urls[0] if urls and _clickable(urls[0]) else None
-                links = _Links("\n".join(texts), target)
+            # LibreOffice drops the line breaks of a hyperlink cell and glues its addresses
+            # together: the first web address gets a cell (and link) of its own.
+            first = next((i for i, e in enumerate(evidence) if e.url and _clickable(e.url)), None)
+            link = None
+            if first is not None:
+                link = _Link(texts.pop(first))
             sheet.append(
                 [
-                    counts.reports,
+                    report.report_id,  # the report's number in the bot
                     report.short_name,
                     direction_title(report.direction),
                     report.held_on,
@@ -624,7 +683,8 @@ async def _write_reports(
                     MARK_TITLES[report.mark],
                     report.description,
                     _participants(report.participants_count, report.participants_category),
-                    links,
+                    link,
+                    "\n".join(texts) or None,
                     report.author or None,
                     REVIEW_TITLES[report.review_state],
                 ]
@@ -806,11 +866,8 @@ async def _write_diagnostics(
     return rows
 
 
-async def _write_summary(
-    session: AsyncSession, sheet: _Sheet, schools: Schools, start: date, end: date, today: date
-) -> int:
-    """One row per school; the figures are dropped before the big sheets are written."""
-    figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
+def _write_summary(sheet: _Sheet, figures: Sequence[SchoolFigures]) -> int:
+    """One row per school."""
     for school in figures:
         sheet.append(
             [
@@ -852,21 +909,40 @@ async def build_export(
         raise ValueError("the period ends before it starts")
     today = today if today is not None else datetime.now(tz).date()
     counter = _Progress(progress)
-    workbook = _new_workbook()
+    workbook, quoted = _new_workbook()
+    period = format_period(start, end)
 
-    summary = _Sheet(workbook, "Сводка", SUMMARY_COLUMNS, counter)
-    school_count = await _write_summary(session, summary, schools, start, end, today)
+    # The figures (one row per school) are dropped before the big sheets are written.
+    figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
+    scope = scope_title([school.short_name for school in figures])
+    school_count = len(figures)
+
+    def sheet(title: str, columns: Sequence[_Column], heading: str, keys: int) -> _Sheet:
+        return _Sheet(
+            workbook,
+            quoted,
+            title,
+            columns,
+            counter,
+            heading=f"{heading} · {scope}",
+            period=period,
+            title_columns=keys,
+        )
+
+    summary = sheet("Сводка", SUMMARY_COLUMNS, f"Сводка за {period} (на {today:%d.%m.%Y})", 1)
+    _write_summary(summary, figures)
     summary.close()
+    del figures
 
-    reports = _Sheet(workbook, "Мероприятия", REPORT_COLUMNS, counter)
+    reports = sheet("Мероприятия", REPORT_COLUMNS, f"Мероприятия за {period}", 2)
     report_counts = await _write_reports(session, reports, schools, start, end)
     reports.close()
 
-    roadmaps = _Sheet(workbook, "Дорожные карты", ROADMAP_COLUMNS, counter)
+    roadmaps = sheet("Дорожные карты", ROADMAP_COLUMNS, f"Дорожные карты (на {today:%d.%m.%Y})", 2)
     items = await _write_roadmaps(session, roadmaps, schools, today)
     roadmaps.close()
 
-    diagnostics = _Sheet(workbook, "Самодиагностика", DIAGNOSTIC_COLUMNS, counter)
+    diagnostics = sheet("Самодиагностика", DIAGNOSTIC_COLUMNS, "Самодиагностика", 1)
     diagnostic_rows = await _write_diagnostics(session, diagnostics, schools, tz)
     diagnostics.close()
 

@@ -73,7 +73,7 @@ def workbook_of(document: SendDocument):
 
 
 def column(workbook, sheet: str, index: int) -> list[Any]:
-    rows = list(workbook[sheet].iter_rows(min_row=2, values_only=True))
+    rows = list(workbook[sheet].iter_rows(min_row=3, values_only=True))
     return [row[index] for row in rows]
 
 

@@ -54,7 +54,7 @@ async def run(*args: str) -> int:
 def summary_schools(path: Path) -> list[object]:
     workbook = load_workbook(path, read_only=True)
     assert workbook.sheetnames == SHEETS
-    return [row[0] for row in workbook["Сводка"].iter_rows(min_row=2, values_only=True)]
+    return [row[0] for row in workbook["Сводка"].iter_rows(min_row=3, values_only=True)]
 
 
 async def test_writes_a_valid_workbook_without_a_token(
@@ -67,7 +67,7 @@ async def test_writes_a_valid_workbook_without_a_token(
     assert await run("--from", "2026-11-16", "--to", "2026-11-22", "--out", str(out)) == 0
 
     assert summary_schools(out) == ["СОШ №2", "СОШ №5"]
-    reports = list(load_workbook(out, read_only=True)["Мероприятия"].iter_rows(min_row=2))
+    reports = list(load_workbook(out, read_only=True)["Мероприятия"].iter_rows(min_row=3))
     assert len(reports) == 14
     captured = capsys.readouterr()
     assert "… 10 rows" in captured.err  # progress on stderr
@@ -80,7 +80,7 @@ async def test_one_school_and_russian_dates(world: World, reports, cli_env: Path
     args = ["--from", "16.11.2026", "--to", "18.11.2026", "--school", str(world.school_b.id)]
     assert await run(*args, "--out", str(out)) == 0
     assert summary_schools(out) == ["СОШ №5"]
-    rows = list(load_workbook(out, read_only=True)["Мероприятия"].iter_rows(min_row=2))
+    rows = list(load_workbook(out, read_only=True)["Мероприятия"].iter_rows(min_row=3))
     assert len(rows) == 3
 
 

@@ -28,6 +28,7 @@ from exports.xlsx import (
     build_export,
     diagnostics_query,
     export_filename,
+    formula_like,
     last_full_week,
     reports_query,
     roadmap_query,
@@ -94,7 +95,8 @@ HEADERS = {
         "Отметка о выполнении",
         "Проведённые мероприятия",
         "Количество и категория участников",
-        "Ссылки на материалы",
+        "Ссылка на материал",
+        "Другие материалы",
         "Автор",
         "Статус проверки",
     ],
@@ -346,13 +348,20 @@ async def _export(
     return summary, load_workbook(path)
 
 
+FIRST_DATA_ROW = 3  # a title, then the header
+
+
 def _rows(ws: Worksheet) -> list[list[Cell]]:
-    return [list(row) for row in ws.iter_rows(min_row=2)]
+    return [list(row) for row in ws.iter_rows(min_row=FIRST_DATA_ROW)]
 
 
 def _column(ws: Worksheet, title: str) -> list[Any]:
     index = HEADERS[ws.title].index(title)
-    return [row[index].value for row in ws.iter_rows(min_row=2)]
+    return [row[index].value for row in ws.iter_rows(min_row=FIRST_DATA_ROW)]
+
+
+async def _report_id(session: AsyncSession, title: str) -> int:
+    return (await session.scalars(select(ActivityReport.id).filter_by(title=title))).one()
 
 
 def _ids(data: Data) -> list[int]:
@@ -365,22 +374,33 @@ async def test_layout_of_every_sheet(data: Data, session: AsyncSession, tmp_path
     assert wb.sheetnames == SHEETS
     for name in SHEETS:
         ws = wb[name]
-        header = next(ws.iter_rows(max_row=1))
+        title = ws["A1"]
+        assert title.value.startswith(name)
+        assert title.value.endswith("· Школы (2): @Школа, СОШ №2")
+        assert title.font.name == "Calibri" and not title.alignment.wrap_text
+        header = next(ws.iter_rows(min_row=2, max_row=2))
         assert [c.value for c in header] == HEADERS[name]
-        assert all(c.font.b for c in header)
-        assert ws.freeze_panes == "A2"
+        # Found in LibreOffice: a font without a name fell back to a wide serif.
+        assert all(c.font.b and c.font.name == "Calibri" and c.font.sz >= 10 for c in header)
+        assert ws.freeze_panes == "A3"
         last_column = chr(ord("A") + len(HEADERS[name]) - 1)
-        assert ws.auto_filter.ref == f"A1:{last_column}{ws.max_row}"
+        assert ws.auto_filter.ref == f"A2:{last_column}{ws.max_row}"
         assert ws.column_dimensions["A"].width > 5
         # Found opening the file in LibreOffice: a one-line header row hid wrapped titles.
         lines = max(len(title) // 12 + 1 for title in HEADERS[name])
-        assert ws.row_dimensions[1].height >= 15 * min(lines, 2)
-        assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
-        assert ws.print_title_rows == "$1:$1"
+        assert ws.row_dimensions[2].height >= 12 * min(lines, 2)
+        # Every data row has a height: LibreOffice does not compute them when it loads a file.
+        assert all(ws.row_dimensions[row].height for row in range(FIRST_DATA_ROW, ws.max_row + 1))
+        setup = ws.page_setup
+        assert (setup.orientation, setup.paperSize, setup.scale) == ("landscape", 9, 90)
+        assert not ws.sheet_properties.pageSetUpPr or not ws.sheet_properties.pageSetUpPr.fitToPage
+        assert ws.print_title_rows == "$2:$2"
+        assert ws.oddFooter.center.text == "Страница &P из &N"
+        assert ws.oddHeader.left.text == "Период: 16.11.2026–22.11.2026"
     assert summary == ExportSummary(
         schools=2, reports=11, items=3, diagnostics=5, links=4, hyperlinks=2, files=2
     )
-    assert wb["Мероприятия"].max_row == 1 + 11
+    assert wb["Мероприятия"].max_row == 2 + 11
 
 
 async def test_summary_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
@@ -388,7 +408,7 @@ async def test_summary_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
     ws = wb["Сводка"]
 
     at, a = _rows(ws)
-    assert at[0].value == "'@Школа"
+    assert at[0].value == "@Школа" and at[0].quotePrefix
     assert [c.value for c in at[1:11]] == [0] * 10
     assert at[11].value is None and at[12].value is None
 
@@ -417,7 +437,7 @@ async def test_reports_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
 
     first, last = rows[0], rows[-1]
     assert [c.value for c in first] == [
-        1,
+        await _report_id(session, "Педсовет «Цели года»"),  # the report's number in the bot
         "СОШ №2",
         "Знание",  # from its roadmap item
         datetime(2026, 11, 16),
@@ -425,8 +445,9 @@ async def test_reports_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
         "Директор",
         "+",
         "Обсудили дорожную карту",
-        "25 чел., педагоги",
+        "25 педагоги",  # as typed: «25 педагоги»
         "https://s.ru/n/1",
+        None,
         "Учитель А",
         "подтверждено",
     ]
@@ -434,14 +455,17 @@ async def test_reports_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
     assert first[6].data_type == "s"
     assert first[9].hyperlink.target == "https://s.ru/n/1"
 
-    assert last[0].value == 11
+    assert last[0].value == await _report_id(session, "День здоровья")
     assert last[2].value == "Здоровье"
     assert last[6].value == "Частично"
     assert last[8].value == "120 чел."
-    assert last[9].value == "https://a.ru/x\nhttp://b.ru/y\nфайл: протокол.pdf\nфайл: фото"
+    # One link per cell: LibreOffice glues the lines of a hyperlink cell together.
+    assert last[9].value == "https://a.ru/x"
     assert last[9].hyperlink.target == "https://a.ru/x"
     assert last[9].alignment.wrap_text
-    assert (last[10].value, last[11].value) == ("Координатор А", "на доработку")
+    assert last[10].value == "http://b.ru/y\nфайл: протокол.pdf\nфайл: фото"
+    assert last[10].hyperlink is None
+    assert (last[11].value, last[12].value) == ("Координатор А", "на доработку")
 
     assert _column(ws, "Отметка о выполнении")[1:10] == ["−"] * 9
 
@@ -486,10 +510,10 @@ async def test_roadmap_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
             "нет",
             "16.11.2026 — Педсовет «Цели года»",
         ],
-        ["СОШ №2", "2", None, "'=1+1", "В течение года", None, "−", "нет", None],
+        ["СОШ №2", "2", None, "=1+1", "В течение года", None, "−", "нет", None],
         [
             "СОШ №2",
-            "'-3",
+            "-3",
             "Здоровье",
             "Фестиваль здоровья",
             "до 01.11.2026",
@@ -500,6 +524,8 @@ async def test_roadmap_sheet(data: Data, session: AsyncSession, tmp_path: Path) 
         ],
     ]
     assert rows[0][5].number_format == "DD.MM.YYYY"
+    assert rows[1][3].quotePrefix and rows[2][1].quotePrefix
+    assert not rows[0][3].quotePrefix
 
 
 async def test_diagnostics_sheet(data: Data, session: AsyncSession, tmp_path: Path) -> None:
@@ -528,27 +554,37 @@ async def test_no_user_text_can_become_a_formula(
     cells = [cell for ws in wb for row in ws.iter_rows() for cell in row]
     assert all(cell.data_type != "f" for cell in cells)
     strings = [c for c in cells if isinstance(c.value, str)]
-    assert all(c.data_type == "s" and not c.value.startswith("=") for c in strings)
+    assert all(c.data_type == "s" for c in strings)
+    # Text that starts like a formula is a string cell with the quote prefix: shown as typed,
+    # and still text when edited. Nothing else carries the prefix.
+    formula_like = [
+        c for c in strings if c.value.lstrip().startswith(("=", "+", "-", "@")) and c.value != "+"
+    ]
+    assert formula_like and all(c.quotePrefix for c in formula_like)
+    assert not any(c.quotePrefix for c in strings if c.value in {"Педсовет «Цели года»", "+"})
 
     ws = wb["Мероприятия"]
     injected = [row for row in _rows(ws) if row[4].value != "Педсовет «Цели года»"][:-1]
     assert len(injected) == len(INJECTIONS)
     for row, text in zip(injected, INJECTIONS, strict=True):
-        # Title, organizer, description, participants: the text itself, after a quote.
+        # Title, organizer, description, participants: the text itself, as typed, quoted.
         # (XML turns the carriage return into a line feed on the way back.)
-        expected = "'" + text.replace("\r", "\n")
+        expected = text.replace("\r", "\n")
         assert [row[i].value for i in (4, 5, 7, 8)] == [expected] * 4
-        assert row[10].value == "'" + EVIL
-    assert injected[0][9].value == "'" + '=HYPERLINK("http://evil.example")'
-    assert injected[0][9].hyperlink is None
+        assert all(row[i].quotePrefix and row[i].data_type == "s" for i in (4, 5, 7, 8))
+        assert row[11].value == EVIL and row[11].quotePrefix
+    # Not a web address: no link cell, and the text among the other materials, quoted.
+    assert injected[0][9].value is None and injected[0][9].hyperlink is None
+    assert injected[0][10].value == '=HYPERLINK("http://evil.example")'
+    assert injected[0][10].quotePrefix and injected[0][10].hyperlink is None
 
 
 def test_safe_text() -> None:
     for text in INJECTIONS:
-        assert safe_text(text) == "'" + text
-    assert safe_text("\u00a0\n-5") == "'\u00a0\n-5"
-    assert safe_text("Педсовет + родители") == "Педсовет + родители"
-    assert safe_text("\x00=1\x0b") == "'=1"
+        assert safe_text(text) == text and formula_like(text)
+    assert formula_like("\u00a0\n-5") and formula_like("-2+3 отдел")
+    assert not formula_like("Педсовет + родители") and not formula_like("−")
+    assert safe_text("\x00=1\x0b") == "=1"
     assert safe_text(None) is None
     long = safe_text("я" * 40_000)
     assert len(long) == xlsx.MAX_CELL_CHARS and long.endswith("…")
@@ -564,7 +600,7 @@ async def test_hyperlinks_stop_at_the_limit(
     assert (summary.links, summary.hyperlinks) == (4, 1)
     rows = _rows(wb["Мероприятия"])
     assert rows[0][9].hyperlink.target == "https://s.ru/n/1"
-    assert rows[-1][9].value.startswith("https://a.ru/x\n")
+    assert rows[-1][9].value == "https://a.ru/x"
     assert rows[-1][9].hyperlink is None
     linked = [c for row in wb["Мероприятия"].iter_rows() for c in row if c.hyperlink]
     assert len(linked) == 1
@@ -579,7 +615,8 @@ async def test_empty_export_to_a_stream(world: World, session: AsyncSession) -> 
 
     wb = load_workbook(out)
     assert wb.sheetnames == SHEETS
-    assert all(wb[name].auto_filter.ref.endswith("1") for name in SHEETS)
+    assert all(wb[name].auto_filter.ref.endswith("2") for name in SHEETS)
+    assert wb["Сводка"]["A1"].value.endswith("· Школы: нет")
     assert summary == ExportSummary(0, 0, 0, 0, 0, 0, 0)
     assert calls == [0]
 
@@ -615,7 +652,8 @@ async def test_only_web_links_are_clickable(
     summary, wb = await _export(session, tmp_path, [world.school_b.id])
 
     assert (summary.links, summary.hyperlinks) == (3, 0)
-    assert sorted(_column(wb["Мероприятия"], "Ссылки на материалы")) == sorted(targets)
+    assert _column(wb["Мероприятия"], "Ссылка на материал") == [None] * 3
+    assert sorted(_column(wb["Мероприятия"], "Другие материалы")) == sorted(targets)
 
 
 async def test_markup_and_spaces_in_user_text_survive(
@@ -663,6 +701,9 @@ async def test_row_writer_writes_what_openpyxl_writes(
                 cell.font.u,
                 cell.alignment.wrap_text,
                 cell.alignment.vertical,
+                cell.font.name,
+                cell.font.sz,
+                cell.quotePrefix,
                 cell.hyperlink.target if cell.hyperlink else None,
             )
             for ws in wb
@@ -677,28 +718,32 @@ async def test_row_writer_writes_what_openpyxl_writes(
 def test_a_value_the_row_writer_does_not_know_goes_through_openpyxl(tmp_path: Path) -> None:
     # The export writes text, ints, floats and dates itself; anything else (here a Decimal)
     # is handed to openpyxl's own cell writer in the middle of the row.
-    workbook = xlsx._new_workbook()
+    workbook, quoted = xlsx._new_workbook()
     columns = (xlsx._Column("Текст", 10), xlsx._Column("Число", 10), xlsx._Column("Дата", 10))
-    sheet = xlsx._Sheet(workbook, "Лист", columns, xlsx._Progress(None))
+    sheet = xlsx._Sheet(
+        workbook, quoted, "Лист", columns, xlsx._Progress(None), heading="Лист", period="п"
+    )
     sheet.append(["a < b", Decimal("1.5"), date(2026, 11, 23)])
     sheet.close()
     workbook.save(tmp_path / "x.xlsx")
 
-    row = [c.value for c in load_workbook(tmp_path / "x.xlsx")["Лист"][2]]
+    row = [c.value for c in load_workbook(tmp_path / "x.xlsx")["Лист"][FIRST_DATA_ROW]]
     assert row == ["a < b", 1.5, datetime(2026, 11, 23)]
 
 
 async def test_plain_cells_are_wrapped_and_top_aligned(
     data: Data, session: AsyncSession, tmp_path: Path
 ) -> None:
-    # Only headers, dates and links carry a style; the rest take the workbook's default format.
+    # Only titles, headers, dates, links and quoted text carry a style of their own; the rest
+    # take the workbook's first cell format, named explicitly for LibreOffice.
     _, wb = await _export(session, tmp_path, _ids(data))
     for ws in wb:
-        for row in ws.iter_rows(min_row=2):
+        for row in ws.iter_rows(min_row=FIRST_DATA_ROW):
             for cell in row:
                 if cell.value is not None:
                     assert (cell.alignment.wrap_text, cell.alignment.vertical) == (True, "top")
                     assert not cell.font.b
+                    assert (cell.font.name, cell.font.sz) == ("Calibri", 10)
 
 
 def test_export_queries_compile_for_postgresql() -> None:

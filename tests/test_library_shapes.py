@@ -281,12 +281,15 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
 
 def test_openpyxl_write_only_internals_for_the_export() -> None:
     patch = "exports/xlsx.py"
-    workbook = xlsx._new_workbook()  # _alignments, _cell_styles: the wrapped default format
+    # _alignments, _fonts, _cell_styles: the wrapped default format; StyleArray.quotePrefix
+    workbook, quoted = xlsx._new_workbook()
     cell_styles = workbook._cell_styles  # type: ignore[attr-defined]  # private, not in the stubs
     _fail_unless(
         isinstance(cell_styles, IndexedList)
         and isinstance(cell_styles[0], StyleArray)
-        and cell_styles[0].alignmentId != 0,
+        and cell_styles[0].alignmentId != 0
+        and cell_styles[0].fontId != 0
+        and quoted.quotePrefix == 1,
         "openpyxl",
         patch,
         "Workbook._cell_styles / _alignments (the default cell format)",
@@ -346,7 +349,7 @@ def test_openpyxl_write_only_internals_for_the_export() -> None:
         seen.append(callable(getattr(xf, "_file", None)))
         write_row(self, xf, row, row_idx)
 
-    sheet = xlsx._new_workbook().create_sheet("rows")
+    sheet = xlsx._new_workbook()[0].create_sheet("rows")
     probe = xlsx._SheetWriter(sheet)
     probe.write_row = spy.__get__(probe)  # type: ignore[method-assign]
     sheet._writer = probe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from aiogram import Bot
 from aiogram.methods import SendDocument
 from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,6 +32,7 @@ from exports.schedule import (
     next_run,
     parse_schedule,
 )
+from exports.xlsx import ExportSummary
 from exports.xlsx import last_full_week as xlsx_last_full_week
 from models import ActivityReport, ExportRun, JobStatus, Mark, RoadmapItem
 from models.export_runs import (
@@ -44,6 +46,7 @@ from models.export_runs import (
     get_run,
     record_failure,
 )
+from models.stats import SchoolFigures
 from tests.conftest import World
 from tests.telegram import RecordingSession
 
@@ -292,15 +295,27 @@ async def test_catch_up_on_start_posts_once_and_never_again(
     assert document.caption is not None and format_period(*WEEK) in document.caption
     workbook = load_workbook(io.BytesIO(document.document.data), read_only=True)
     assert workbook.sheetnames == ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика"]
-    schools = [r[0] for r in workbook["Сводка"].iter_rows(min_row=2, values_only=True)]
+    schools = [r[0] for r in workbook["Сводка"].iter_rows(min_row=3, values_only=True)]
     assert schools == ["СОШ №2", "СОШ №5"]
     with i18n.context(), i18n.use_locale("ru"):
-        assert document.caption == weekly.weekly_caption(
-            format_period(*WEEK),
-            weekly.ExportSummary(2, 1, 1, 0, 0, 0, 0),
-            silent=1,
-            overdue=1,
-            awaiting=1,
+        # СОШ №5 sent nothing this week and has the one overdue item: named in both lists.
+        assert document.caption == "\n".join(
+            [
+                _("📊 <b>Weekly export for the coordination group</b>: {period}").format(
+                    period=format_period(*WEEK)
+                ),
+                _("Schools: {schools} · reports for the week: {reports}").format(
+                    schools=2, reports=1
+                ),
+                _(
+                    "Without reports this week: {silent} · overdue activities: {overdue} · "
+                    "awaiting review: {awaiting}"
+                ).format(silent=1, overdue=1, awaiting=1),
+                _("No reports this week: {schools}").format(schools="СОШ №5"),
+                _("Most overdue activities: {schools}").format(
+                    schools=_("{school} ({count})").format(school="СОШ №5", count=1)
+                ),
+            ]
         )
 
     row = await the_run(session_factory)
@@ -590,3 +605,31 @@ def test_no_chat_no_job(settings: Settings, bot: Bot, i18n: I18n, session_factor
     assert settings.export_chat_id is None
     assert weekly.setup(scheduler, bot, i18n, settings, session_factory) is None
     assert scheduler.jobs == []
+
+
+def _figures(name: str, *, week: int, overdue: int) -> SchoolFigures:
+    return SchoolFigures(
+        **{f.name: 0 for f in fields(SchoolFigures)}
+        | {"name": name, "short_name": name, "reports_week": week, "overdue": overdue}
+    )
+
+
+def test_the_caption_names_a_bounded_list_of_schools(i18n: I18n) -> None:
+    figures = [_figures(f"<СОШ №{n}>", week=0, overdue=n) for n in range(1, 8)]
+    figures.append(_figures("Гимназия " + "я" * 60, week=3, overdue=20))
+    with i18n.context(), i18n.use_locale("ru"):
+        caption = weekly.weekly_caption(
+            "16.11.2026–22.11.2026", ExportSummary(8, 3, 0, 0, 0, 0, 0), figures
+        )
+        silent = ", ".join(f"&lt;СОШ №{n}&gt;" for n in range(1, 6))
+        more = _("and {count} more").format(count=2)
+        assert _("No reports this week: {schools}").format(schools=f"{silent} {more}") in caption
+        top = [("Гимназия " + "я" * 30 + "…", 20)] + [
+            (f"&lt;СОШ №{n}&gt;", n) for n in (7, 6, 5, 4)
+        ]
+        names = ", ".join(_("{school} ({count})").format(school=s, count=c) for s, c in top)
+        expected = _("Most overdue activities: {schools}").format(
+            schools=f"{names} {_('and {count} more').format(count=3)}"
+        )
+        assert expected in caption
+    assert len(caption) < 1024
