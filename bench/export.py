@@ -137,7 +137,7 @@ def _styled_openpyxl(sheets: list[tuple[str, list[list[Any]]]], out: Path) -> No
     for title, rows in sheets:
         sheet = workbook.create_sheet(title)
         for number, row in enumerate(rows):
-            cells = []
+            cells: list[Any] = []
             for value in row:
                 if value is None:
                     cells.append(None)

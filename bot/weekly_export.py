@@ -54,7 +54,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from bot.config import Settings
 from bot.scheduler import Scheduler
 from exports.schedule import WeeklySchedule, due_period, format_period, next_run, parse_schedule
-from exports.xlsx import ExportSummary, build_export, export_filename
+
+# build_export is re-exported: tests replace it where this module looks it up.
+from exports.xlsx import ExportSummary, export_filename
+from exports.xlsx import build_export as build_export
 from models.base import utcnow
 from models.export_runs import (
     MAX_RETRY_DELAY,

@@ -7,6 +7,7 @@ import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,18 +86,18 @@ def test_bad_schedules(text: str) -> None:
 def test_the_export_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("EXPORT_CHAT_ID", "EXPORT_SCHEDULE"):
         monkeypatch.delenv(name, raising=False)
-    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)
     assert (defaults.export_chat_id, defaults.export_schedule) == (None, "mon 09:00")
     monkeypatch.setenv("EXPORT_SCHEDULE", "Friday 7:05")
     monkeypatch.setenv("EXPORT_CHAT_ID", "-1001234567890")
-    configured = Settings(_env_file=None)  # type: ignore[call-arg]
+    configured = Settings(_env_file=None)
     assert (configured.export_chat_id, configured.export_schedule) == (-1001234567890, "fri 07:05")
     monkeypatch.setenv("EXPORT_CHAT_ID", "")
-    assert Settings(_env_file=None).export_chat_id is None  # type: ignore[call-arg]
+    assert Settings(_env_file=None).export_chat_id is None
 
 
-def at(tz: ZoneInfo, *args: int) -> datetime:
-    return datetime(*args, tzinfo=tz)
+def at(tz: ZoneInfo, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=tz)
 
 
 PREVIOUS = (date(2026, 11, 9), date(2026, 11, 15))
@@ -608,10 +609,9 @@ def test_no_chat_no_job(settings: Settings, bot: Bot, i18n: I18n, session_factor
 
 
 def _figures(name: str, *, week: int, overdue: int) -> SchoolFigures:
-    return SchoolFigures(
-        **{f.name: 0 for f in fields(SchoolFigures)}
-        | {"name": name, "short_name": name, "reports_week": week, "overdue": overdue}
-    )
+    values: dict[str, Any] = {f.name: 0 for f in fields(SchoolFigures)}
+    values |= {"name": name, "short_name": name, "reports_week": week, "overdue": overdue}
+    return SchoolFigures(**values)
 
 
 def test_the_caption_names_a_bounded_list_of_schools(i18n: I18n) -> None:
