@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from aiogram.methods import EditMessageText, SendMessage
 from aiogram.utils.i18n import gettext as _
@@ -15,8 +16,8 @@ from tests.conftest import ADMIN_ID, Harness, World
 LINK = re.compile(r"https://t\.me/school_reports_bot\?start=([\w-]+)")
 
 
-def texts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+def texts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
 
 
 async def test_municipal_coordinator_registers_a_school(
@@ -82,7 +83,9 @@ async def test_region_admin_picks_municipality_and_invites_a_curator(
     await harness.click(admin, InviteSchool(school_id=world.school_a.id).pack())  # unticked
     (text,) = texts(await harness.click(admin, InviteDone().pack()))
 
-    token = LINK.search(text).group(1)
+    found = LINK.search(text)
+    assert found is not None, text
+    token = found.group(1)
     async with session_factory() as session:
         invite = await session.scalar(select(Invite))
         school_ids = set(await session.scalars(select(invite_schools.c.school_id)))

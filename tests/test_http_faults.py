@@ -6,8 +6,8 @@ malformed or over-long callback data.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,6 @@ from aiogram.types import User as TgUser
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot import telegram_retry
 from bot.dispatcher import create_bot
 from models import RoadmapItem
 from tests.conftest import World
@@ -50,7 +49,7 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(delay: float) -> None:
         delays.append(delay)
 
-    monkeypatch.setattr(telegram_retry.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr("bot.telegram_retry.asyncio.sleep", fake_sleep)
     return delays
 
 
@@ -85,9 +84,11 @@ async def test_getfile_failure_during_import_changes_nothing(
     updates = UpdateFactory()
     coordinator = tg.user(world.coordinator.telegram_id)
     document_update = updates.document(coordinator, file_name="roadmap.xlsx", file_size=9000)
-    document = document_update.message.document.model_copy(update={"file_id": "roadmap-file"})
+    message = document_update.message
+    assert message is not None and message.document is not None
+    document = message.document.model_copy(update={"file_id": "roadmap-file"})
     document_update = document_update.model_copy(
-        update={"message": document_update.message.model_copy(update={"document": document})}
+        update={"message": message.model_copy(update={"document": document})}
     )
     await dispatcher.feed_update(http_bot, document_update)
 
@@ -107,11 +108,11 @@ async def test_edited_messages_channel_posts_and_groups_are_left_alone(
     dispatcher: Dispatcher, http_bot: Bot, api: FakeBotAPI, world: World, tg
 ) -> None:
     teacher = TgUser(id=world.teacher.telegram_id, is_bot=False, first_name="У")
-    now = int(time.time())
+    now = datetime.now(UTC).replace(microsecond=0)
     edited = Message(
         message_id=5,
         date=now,
-        edit_date=now,
+        edit_date=int(now.timestamp()),
         chat=Chat(id=teacher.id, type="private"),
         from_user=teacher,
         text="/report",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from aiogram.methods import SendMessage, SetMyCommands
+from aiogram.types import BotCommandScopeChat
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
@@ -20,7 +22,7 @@ STRANGER_TEXT = (
 )
 
 
-def texts(requests: list) -> list[str]:
+def texts(requests: list[Any]) -> list[str]:
     return [r.text for r in requests if isinstance(r, SendMessage)]
 
 
@@ -40,7 +42,12 @@ async def test_teacher_registers_with_valid_invite(
     sent = await harness.send(person, f"/start {token}")
 
     assert any(_("teacher") in t for t in texts(sent))
-    assert any(isinstance(r, SetMyCommands) and r.scope.chat_id == 5001 for r in sent)
+    assert any(
+        isinstance(r, SetMyCommands)
+        and isinstance(r.scope, BotCommandScopeChat)
+        and r.scope.chat_id == 5001
+        for r in sent
+    )
     async with session_factory() as session:
         user = await session.scalar(select(User).where(User.telegram_id == 5001))
         assert (
