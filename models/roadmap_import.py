@@ -127,6 +127,8 @@ _MAX_FILLED_CELLS = 100_000
 _ITEM_NUMBER = re.compile(r"\d{1,3}(?:[.)]\s?\d{1,3})*[.)]*")
 _OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+# A .doc keeps its text in this stream; a workbook's is «Workbook» (or «Book» before Excel 97).
+_WORD_STREAM = "WordDocument".encode("utf-16-le")
 _TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 _CSV_DELIMITERS = (";", ",", "\t")
 _CSV_SAMPLE = 64 * 1024
@@ -507,7 +509,8 @@ def _merges(archive: zipfile.ZipFile, path: str | None) -> list[Merge]:
     return merges
 
 
-def _parse_xlsx(data: bytes, filename: str, max_bytes: int, max_rows: int) -> ParsedRoadmap:
+def _parse_zip(data: bytes, filename: str, max_bytes: int, max_rows: int) -> ParsedRoadmap:
+    """A zip package: an Excel workbook, a Word document or an OpenDocument spreadsheet."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -516,11 +519,27 @@ def _parse_xlsx(data: bytes, filename: str, max_bytes: int, max_rows: int) -> Pa
     names = {info.filename for info in infos}
     if any(info.flag_bits & 0x1 for info in infos):
         raise RoadmapImportError(ImportErrorCode.ENCRYPTED)
-    if "[Content_Types].xml" not in names or not any(name.startswith("xl/") for name in names):
-        raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=_package_kind(names))
+    kind = _package_kind(archive, names)
+    if kind not in {"xlsx", "docx", "ods"}:
+        raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=kind)
     unpacked = sum(info.file_size for info in infos)
     if unpacked > max_bytes * _MAX_UNPACK_RATIO:
         raise RoadmapImportError(ImportErrorCode.TOO_LARGE, unpacked=unpacked)
+    if kind == "xlsx":
+        return _parse_xlsx(data, archive, filename, max_rows)
+    # Imported here: python-docx and calamine load only when such a file arrives.
+    from models import roadmap_formats
+
+    if kind == "docx":
+        return _pick(roadmap_formats.docx_sheets(data, max_rows), filename)
+    if b"encryption-data" in _member(archive, "META-INF/manifest.xml"):
+        raise RoadmapImportError(ImportErrorCode.ENCRYPTED)  # LibreOffice's «Save with password»
+    return _pick(roadmap_formats.calamine_sheets(data, "ods", max_rows), filename)
+
+
+def _parse_xlsx(
+    data: bytes, archive: zipfile.ZipFile, filename: str, max_rows: int
+) -> ParsedRoadmap:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl reports a damaged package in many exception types
@@ -531,12 +550,26 @@ def _parse_xlsx(data: bytes, filename: str, max_bytes: int, max_rows: int) -> Pa
         workbook.close()
 
 
-def _package_kind(names: set[str]) -> str:
-    """What a zip that is not a workbook holds: a Word or PowerPoint file, OpenDocument, ..."""
-    for prefix, kind in (("word/", "docx"), ("ppt/", "pptx")):
-        if any(name.startswith(prefix) for name in names):
-            return kind
-    return "ods" if "mimetype" in names else "zip"
+def _member(archive: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        with archive.open(name) as source:
+            return source.read(1024 * 1024)
+    except (KeyError, OSError, ValueError, zipfile.BadZipFile, zlib.error):
+        return b""
+
+
+def _package_kind(archive: zipfile.ZipFile, names: set[str]) -> str:
+    """What a zip holds: an Excel workbook, a Word or PowerPoint file, OpenDocument, ..."""
+    if "[Content_Types].xml" in names:
+        for prefix, kind in (("xl/", "xlsx"), ("word/", "docx"), ("ppt/", "pptx")):
+            if any(name.startswith(prefix) for name in names):
+                return kind
+    if "mimetype" in names:
+        mimetype = _member(archive, "mimetype")[:100]
+        if b"opendocument.spreadsheet" in mimetype:
+            return "ods"
+        return "odt" if b"opendocument.text" in mimetype else "odf"
+    return "zip"
 
 
 def _worksheets(
@@ -603,14 +636,17 @@ def parse_roadmap(
     if not data or data.isspace():
         raise RoadmapImportError(ImportErrorCode.EMPTY)
     if data.startswith(_OLE_MAGIC):
-        # An OLE compound file is either an OOXML workbook encrypted with a password (its package
-        # sits in an «EncryptedPackage» stream) or a legacy .xls, which openpyxl can't read: the
-        # school has to save it as .xlsx, so that is reported as not a spreadsheet we take.
+        # An OLE compound file is an OOXML file encrypted with a password (its package sits in
+        # an «EncryptedPackage» stream), a legacy Word .doc or a legacy .xls.
         if _ENCRYPTED_PACKAGE in data:
             raise RoadmapImportError(ImportErrorCode.ENCRYPTED)
-        raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format="xls")
+        if _WORD_STREAM in data:
+            raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format="doc")
+        from models import roadmap_formats
+
+        return _pick(roadmap_formats.calamine_sheets(data, "xls", max_rows), filename)
     if data.startswith(b"PK"):
-        return _parse_xlsx(data, filename, max_bytes, max_rows)
+        return _parse_zip(data, filename, max_bytes, max_rows)
     extension = PurePath(filename).suffix.lower()
     utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if extension in _TEXT_EXTENSIONS and (utf16 or b"\x00" not in data[:_CSV_SAMPLE]):
