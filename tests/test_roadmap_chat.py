@@ -556,6 +556,27 @@ async def test_cli_import_and_reimport(
     assert "not_spreadsheet" in capsys.readouterr().err
 
 
+async def test_cli_imports_word_and_old_excel_and_refuses_a_doc(
+    world: World, session_factory, database_url: str, monkeypatch, tmp_path: Path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    school = ["roadmap", "import", "--school", str(world.school_a.id)]
+
+    assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / "roadmap_001.docx")]) == 0
+    ids = [i.id for i in await items_of(session_factory, world.school_a.id)]
+    assert len(ids) == EXPECTED["counts"]["roadmap_001.xlsx"]
+    for name in ("roadmap_001.xls", "roadmap_001.ods"):
+        assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / name)]) == 0
+    assert [i.id for i in await items_of(session_factory, world.school_a.id)] == ids
+    out = capsys.readouterr().out
+    assert out.count("unchanged 27") == 2 and "created 27" in out
+
+    assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / "roadmap_old.doc")]) == 1
+    assert "not_spreadsheet {'format': 'doc'}" in capsys.readouterr().err
+    assert [i.id for i in await items_of(session_factory, world.school_a.id)] == ids
+
+
 async def test_a_coordinator_demoted_after_the_preview_cannot_import(
     harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
 ):
