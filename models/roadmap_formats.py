@@ -1,37 +1,143 @@
-"""Roadmap tables from Word (.docx), LibreOffice (.ods) and old Excel (.xls) files.
+"""Readers of the files schools keep their roadmap in: Excel (.xlsx), CSV, Word (.docx),
+LibreOffice (.ods) and old Excel (.xls).
 
-Each reader turns its file into what the XLSX import reads: numbered rows of cell texts and
+Each turns its file into what models/roadmap_tables.py reads: numbered rows of cell texts and
 the merged ranges over them, so headers, sections, merged titles and continuations are found
-by the same code (models/roadmap_import.py) whatever the file was.
+by the same code whatever the file was. python-docx and python-calamine are imported only
+when such a file arrives.
 """
 
+import codecs
+import csv
 import io
+import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, cast
 from xml.etree import ElementTree
 
-from models.roadmap_import import (
-    _HEADER_SCAN_ROWS,
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.cell import range_boundaries
+
+from models.roadmap_tables import (
+    HEADER_SCAN_ROWS,
+    Candidate,
     Cells,
     ImportErrorCode,
     Merge,
+    ParsedRoadmap,
     RoadmapImportError,
-    _Candidate,
-    _cell_text,
-    _find_header,
-    _limited,
-    _scan,
+    cell_text,
+    find_header,
+    limited,
+    pick,
+    scan,
 )
 
+_CSV_DELIMITERS = (";", ",", "\t")
+CSV_SAMPLE = 64 * 1024
 # Paragraphs above the table that are kept as its title; earlier ones are a letterhead.
 _TITLE_PARAGRAPHS = 10
 _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
-# --- Word -----------------------------------------------------------------------------------
+# --- Excel ---------------------------------------------------------------------------------------
+
+
+def read_xlsx(
+    data: bytes, archive: zipfile.ZipFile, filename: str, max_rows: int
+) -> ParsedRoadmap:
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl reports a damaged package in many exception types
+        raise RoadmapImportError(ImportErrorCode.CORRUPT) from exc
+    try:
+        return pick(_worksheets(workbook, archive, max_rows), filename)
+    finally:
+        workbook.close()
+
+
+def _worksheets(
+    workbook: Workbook, archive: zipfile.ZipFile, max_rows: int
+) -> Iterator[Candidate]:
+    for worksheet in workbook.worksheets:
+        worksheet.reset_dimensions()  # a stale <dimension> would cut the table short
+        rows = worksheet.iter_rows(min_row=1, min_col=1, values_only=True)
+        # openpyxl keeps the part name private; without it merges are guessed from the text.
+        path = getattr(worksheet, "_worksheet_path", None)
+        yield scan(worksheet.title, limited(rows, max_rows)), partial(_merges, archive, path)
+
+
+def _merges(archive: zipfile.ZipFile, path: str | None) -> list[Merge]:
+    """Merged ranges, which openpyxl does not expose in read-only mode."""
+    if not path:
+        return []
+    merges: list[Merge] = []
+    try:
+        with archive.open(path.lstrip("/")) as source:
+            for _, element in ElementTree.iterparse(source):
+                if element.tag.rsplit("}", 1)[-1] == "mergeCell":
+                    ref = element.get("ref") or ""
+                    if ":" in ref:
+                        # A mergeCell ref is a range of cells (A1:B2): all four bounds are set.
+                        merges.append(cast(Merge, range_boundaries(ref)))
+                element.clear()
+    except (KeyError, ValueError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error, OSError):
+        return merges
+    return merges
+
+
+# --- CSV -----------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Russian Excel saves «CSV (разделители — точка с запятой)» in Windows-1251.
+        return data.decode("cp1251", errors="replace")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter that splits most rows into the same number of columns."""
+
+    def score(delimiter: str) -> tuple[int, int]:
+        try:
+            widths = Counter(
+                len(row)
+                for row in csv.reader(io.StringIO(text[:CSV_SAMPLE]), delimiter=delimiter)
+                if len(row) > 1
+            )
+        except csv.Error:
+            return 0, 0
+        if not widths:
+            return 0, 0
+        width, rows = widths.most_common(1)[0]
+        return rows, width
+
+    return max(_CSV_DELIMITERS, key=score)
+
+
+def read_csv(data: bytes, filename: str, max_rows: int) -> ParsedRoadmap:
+    text = _decode(data)
+    # Excel writes a «sep=;» line when asked to keep the delimiter with the file.
+    if declared := re.match(r"sep=(.)\r?\n", text):
+        delimiter, text = declared[1], text[declared.end() :]
+    else:
+        delimiter = _delimiter(text)
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    sheet = scan(None, limited(rows, max_rows))
+    return pick(iter([(sheet, lambda: [])]), filename)
+
+
+# --- Word ----------------------------------------------------------------------------------------
 
 
 class _Grid:
@@ -93,17 +199,17 @@ def _word_table(table: Any) -> list[list[tuple[str | None, int, str | None]]]:
         cells: list[tuple[str | None, int, str | None]] = [(None, 1, None)] * tr.grid_before
         for tc in tr.tc_lst:
             text = "\n".join(paragraph.text for paragraph in _Cell(tc, table).paragraphs)
-            cells.append((_cell_text(text), max(tc.grid_span, 1), tc.vMerge))
+            cells.append((cell_text(text), max(tc.grid_span, 1), tc.vMerge))
         rows.append(cells)
     return rows
 
 
 def _has_header(rows: Sequence[Sequence[tuple[str | None, int, str | None]]]) -> bool:
-    for cells in rows[:_HEADER_SCAN_ROWS]:
+    for cells in rows[:HEADER_SCAN_ROWS]:
         texts: Cells = []
         for text, span, _ in cells:
             texts.extend([text] + [None] * (span - 1))
-        if _find_header(0, texts) is not None:
+        if find_header(0, texts) is not None:
             return True
     return False
 
@@ -112,7 +218,7 @@ def _width(rows: Sequence[Sequence[tuple[str | None, int, str | None]]]) -> int:
     return max((sum(span for _, span, _ in cells) for cells in rows), default=0)
 
 
-def docx_sheets(data: bytes, max_rows: int) -> Iterator[_Candidate]:
+def docx_sheets(data: bytes, max_rows: int) -> Iterator[Candidate]:
     """The roadmap table of a Word document as one sheet.
 
     The table is the first one with a header row; the paragraphs right above it are its title
@@ -137,7 +243,7 @@ def docx_sheets(data: bytes, max_rows: int) -> Iterator[_Candidate]:
     has_content = False
     for block in blocks:
         if isinstance(block, Paragraph):
-            text = _cell_text(block.text)
+            text = cell_text(block.text)
             has_content = has_content or text is not None
             if not width and text:
                 above.append(text)
@@ -159,14 +265,22 @@ def docx_sheets(data: bytes, max_rows: int) -> Iterator[_Candidate]:
         if has_content:
             raise RoadmapImportError(ImportErrorCode.NO_HEADER, table=bool(tables))
         raise RoadmapImportError(ImportErrorCode.EMPTY)
-    sheet = _scan(None, _limited(iter(grid.rows), max_rows))
+    sheet = scan(None, limited(iter(grid.rows), max_rows))
     yield sheet, partial(list, grid.merges)
 
 
-# --- LibreOffice and old Excel ----------------------------------------------------------------
+# --- LibreOffice and old Excel -------------------------------------------------------------------
 
 
-def calamine_sheets(data: bytes, kind: str, max_rows: int) -> Iterator[_Candidate]:
+def read_docx(data: bytes, filename: str, max_rows: int) -> ParsedRoadmap:
+    return pick(docx_sheets(data, max_rows), filename)
+
+
+def read_calamine(data: bytes, kind: str, filename: str, max_rows: int) -> ParsedRoadmap:
+    return pick(calamine_sheets(data, kind, max_rows), filename)
+
+
+def calamine_sheets(data: bytes, kind: str, max_rows: int) -> Iterator[Candidate]:
     """Sheets of an .ods or .xls workbook, read by python-calamine."""
     from python_calamine import CalamineError, CalamineWorkbook, PasswordError
 
@@ -193,7 +307,7 @@ def calamine_sheets(data: bytes, kind: str, max_rows: int) -> Iterator[_Candidat
             else:
                 merges = [(c0 + 1, r0 + 1, c1 + 1, r1 + 1) for (r0, c0), (r1, c1) in ranges]
             rows: Iterator[Sequence[Any]] = iter(values)
-            yield _scan(name, _limited(rows, max_rows)), partial(list, merges)
+            yield scan(name, limited(rows, max_rows)), partial(list, merges)
 
 
 def _ods_merges(data: bytes, sheet_name: str) -> list[Merge]:
