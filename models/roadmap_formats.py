@@ -3,8 +3,9 @@ LibreOffice (.ods) and old Excel (.xls).
 
 Each turns its file into what models/roadmap_tables.py reads: numbered rows of cell texts and
 the merged ranges over them, so headers, sections, merged titles and continuations are found
-by the same code whatever the file was. python-docx and python-calamine are imported only
-when such a file arrives.
+by the same code whatever the file was. Word's XML is read with the standard library, as the
+XLSX merges are (python-docx would bring lxml, which switches openpyxl's writer and with it the
+export off its measured path); python-calamine is imported only when an .ods or .xls arrives.
 """
 
 import codecs
@@ -140,6 +141,20 @@ def read_csv(data: bytes, filename: str, max_rows: int) -> ParsedRoadmap:
 # --- Word ----------------------------------------------------------------------------------------
 
 
+# The whole document part is parsed into a tree: a roadmap's is well under 1 MB.
+_MAX_DOCUMENT_XML = 64 * 1024 * 1024
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_OFFICE_DOCUMENT = "/officeDocument"
+# Containers Word wraps around paragraphs, rows or cells: content controls, custom XML, and
+# tracked insertions; what is inside them counts as if they weren't there.
+_WRAPPERS = frozenset(
+    f"{_W}{tag}" for tag in ("sdt", "sdtContent", "customXml", "ins", "smartTag")
+)
+_WordCell = tuple[str | None, int, str | None]  # text, columns spanned, vMerge
+# Deleted and moved-away text, drawings and text boxes are no part of what a cell says.
+_SKIPPED = frozenset(f"{_W}{tag}" for tag in ("del", "moveFrom", "drawing", "pict", "object"))
+
+
 class _Grid:
     """Rows of a Word document's roadmap table(s), numbered as one sheet, with their merges."""
 
@@ -154,7 +169,7 @@ class _Grid:
         self.rows.append(cells)
         return len(self.rows)
 
-    def add_table(self, table: list[list[tuple[str | None, int, str | None]]]) -> None:
+    def add_table(self, table: list[list[_WordCell]]) -> None:
         """Rows of (text, columns spanned, vMerge) as Word stores them."""
         tall: dict[int, tuple[int, int, int]] = {}  # column → (first row, span, last row)
 
@@ -185,26 +200,87 @@ class _Grid:
             close(column)
 
 
-def _word_table(table: Any) -> list[list[tuple[str | None, int, str | None]]]:
+def _children(element: ElementTree.Element, tag: str) -> Iterator[ElementTree.Element]:
+    """Children with this tag, looking through wrappers."""
+    for child in element:
+        if child.tag == tag:
+            yield child
+        elif child.tag in _WRAPPERS:
+            yield from _children(child, tag)
+
+
+def _blocks(element: ElementTree.Element) -> Iterator[ElementTree.Element]:
+    """The paragraphs and tables of a body or a cell, in document order."""
+    for child in element:
+        if child.tag in (f"{_W}p", f"{_W}tbl"):
+            yield child
+        elif child.tag in _WRAPPERS:
+            yield from _blocks(child)
+
+
+def _paragraph_text(element: ElementTree.Element) -> str:
+    parts: list[str] = []
+    for child in element:
+        tag = child.tag
+        if tag == f"{_W}t":
+            parts.append(child.text or "")
+        elif tag == f"{_W}tab":
+            parts.append("\t")
+        elif tag == f"{_W}cr" or (
+            tag == f"{_W}br" and child.get(f"{_W}type", "textWrapping") == "textWrapping"
+        ):
+            parts.append("\n")
+        elif tag not in _SKIPPED:
+            parts.append(_paragraph_text(child))
+    return "".join(parts)
+
+
+def _property(element: ElementTree.Element, path: str) -> ElementTree.Element | None:
+    return element.find(path.replace("w:", _W))
+
+
+def _number(element: ElementTree.Element | None) -> int:
+    try:
+        return max(int(element.get(f"{_W}val") or 1), 1) if element is not None else 1
+    except ValueError:
+        return 1
+
+
+def _word_table(table: ElementTree.Element) -> list[list[_WordCell]]:
     """A table's rows as (text, columns spanned, vMerge) per cell, in grid order.
 
-    python-docx's public `row.cells` repeats a merged cell wherever it spans, which hides where
-    one мероприятие covers several rows; its oxml layer (`tr_lst`, `tc_lst`, `grid_span`,
-    `vMerge`, `grid_before`) says so. tests/test_library_shapes.py watches these names.
+    A merged cell is stored once, with gridSpan (across) or vMerge «restart» and then
+    «continue» in the cells below it (down); its text is in the first one only.
     """
-    from docx.table import _Cell
-
     rows = []
-    for tr in table._tbl.tr_lst:
-        cells: list[tuple[str | None, int, str | None]] = [(None, 1, None)] * tr.grid_before
-        for tc in tr.tc_lst:
-            text = "\n".join(paragraph.text for paragraph in _Cell(tc, table).paragraphs)
-            cells.append((cell_text(text), max(tc.grid_span, 1), tc.vMerge))
+    for tr in _children(table, f"{_W}tr"):
+        before = _property(tr, "w:trPr/w:gridBefore")
+        cells: list[_WordCell] = [(None, 1, None)] * (_number(before) if before is not None else 0)
+        for tc in _children(tr, f"{_W}tc"):
+            text = "\n".join(
+                _paragraph_text(block) for block in _blocks(tc) if block.tag == f"{_W}p"
+            )
+            span = _number(_property(tc, "w:tcPr/w:gridSpan"))
+            merge = _property(tc, "w:tcPr/w:vMerge")
+            vmerge = None if merge is None else (merge.get(f"{_W}val") or "continue")
+            cells.append((cell_text(text), span, vmerge))
         rows.append(cells)
     return rows
 
 
-def _has_header(rows: Sequence[Sequence[tuple[str | None, int, str | None]]]) -> bool:
+def _main_part(archive: zipfile.ZipFile) -> str:
+    """The document part the package's relationships name (word/document.xml as a rule)."""
+    try:
+        relationships = ElementTree.fromstring(archive.read("_rels/.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return "word/document.xml"
+    for relationship in relationships:
+        if (relationship.get("Type") or "").endswith(_OFFICE_DOCUMENT):
+            return (relationship.get("Target") or "word/document.xml").lstrip("/")
+    return "word/document.xml"
+
+
+def _has_header(rows: Sequence[Sequence[_WordCell]]) -> bool:
     for cells in rows[:HEADER_SCAN_ROWS]:
         texts: Cells = []
         for text, span, _ in cells:
@@ -214,7 +290,7 @@ def _has_header(rows: Sequence[Sequence[tuple[str | None, int, str | None]]]) ->
     return False
 
 
-def _width(rows: Sequence[Sequence[tuple[str | None, int, str | None]]]) -> int:
+def _width(rows: Sequence[Sequence[_WordCell]]) -> int:
     return max((sum(span for _, span, _ in cells) for cells in rows), default=0)
 
 
@@ -226,24 +302,26 @@ def docx_sheets(data: bytes, max_rows: int) -> Iterator[Candidate]:
     wide as it, or starting with its header again, continue it (Word users start a new table
     after a page break). Paragraphs between and after the tables are signatures and notes.
     """
-    from docx import Document
-    from docx.table import Table
-    from docx.text.paragraph import Paragraph
-
     try:
-        blocks = list(Document(io.BytesIO(data)).iter_inner_content())
-        tables = {id(block): _word_table(block) for block in blocks if isinstance(block, Table)}
-    except RoadmapImportError:
-        raise
-    except Exception as exc:  # python-docx reports a damaged package in many exception types
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            part = _main_part(archive)
+            if archive.getinfo(part).file_size > _MAX_DOCUMENT_XML:
+                raise RoadmapImportError(ImportErrorCode.TOO_LARGE, unpacked=_MAX_DOCUMENT_XML)
+            root = ElementTree.fromstring(archive.read(part))
+    except (KeyError, ValueError, ElementTree.ParseError, zipfile.BadZipFile, zlib.error) as exc:
         raise RoadmapImportError(ImportErrorCode.CORRUPT) from exc
+    body = root.find(f"{_W}body")
+    if body is None:
+        raise RoadmapImportError(ImportErrorCode.CORRUPT)
+    blocks = list(_blocks(body))
+    tables = {id(block): _word_table(block) for block in blocks if block.tag == f"{_W}tbl"}
     grid = _Grid(max_rows)
     above: list[str] = []
     width = 0
     has_content = False
     for block in blocks:
-        if isinstance(block, Paragraph):
-            text = cell_text(block.text)
+        if block.tag == f"{_W}p":
+            text = cell_text(_paragraph_text(block))
             has_content = has_content or text is not None
             if not width and text:
                 above.append(text)

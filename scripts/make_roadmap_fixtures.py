@@ -1,7 +1,12 @@
 """Make the roadmap fixtures in other formats from tests/fixtures/roadmap_001.xlsx.
 
-    .venv/bin/pip install msoffcrypto-tool   # only for the password-protected .docx
+    .venv/bin/pip install python-docx msoffcrypto-tool   # here only, not in the locks
     .venv/bin/python scripts/make_roadmap_fixtures.py
+    .venv/bin/pip uninstall -y python-docx lxml msoffcrypto-tool   # see below
+
+python-docx brings lxml, and with lxml installed openpyxl writes through it: the export leaves
+its measured path (exports/xlsx.py) and tests/test_export_xlsx.py notices. So the bot reads
+Word with the standard library and python-docx is used here only.
 
 Writes into tests/fixtures/:
 
@@ -12,6 +17,9 @@ Writes into tests/fixtures/:
   with the header again, and signatures under it.
 * roadmap_001.ods, roadmap_001.xls — the same workbook with the repeated мероприятие cells
   merged vertically, converted by LibreOffice (`soffice`, needed here only).
+* roadmap_001_shorter.docx — roadmap_001.docx without its last row (a re-import archives it).
+* roadmap_sections.docx — section rows merged across the table's width.
+* roadmap_two_tables.docx — a roadmap table, then a narrower table of signatures.
 * bad files: roadmap_old.doc (binary Word, by LibreOffice), roadmap_locked.docx (password
   «1234», by msoffcrypto-tool), roadmap_no_table.docx, roadmap_no_header.docx,
   roadmap_damaged.docx (document.xml cut in half).
@@ -155,6 +163,53 @@ def _save(document: Any) -> bytes:
     return buffer.getvalue()
 
 
+def shorter_docx(data: bytes) -> bytes:
+    document = Document(io.BytesIO(data))
+    last = document.tables[-1]
+    assert last.rows[-1].cells[0].text == "27"
+    last._tbl.remove(last.rows[-1]._tr)
+    return _save(document)
+
+
+HEADER = ["№", "Мероприятие", "Характеристика результата", "Срок проведения", "Ответственные"]
+
+
+def _plain_table(document: Any, rows: list[list[str]]) -> Any:
+    table = document.add_table(rows=0, cols=len(rows[0]))
+    for texts in rows:
+        for cell, text in zip(table.add_row().cells, texts, strict=True):
+            cell.text = text
+    return table
+
+
+def sections_docx() -> bytes:
+    document = Document()
+    table = _plain_table(
+        document,
+        [
+            HEADER,
+            ["Раздел 1. Организационные мероприятия", "", "", "", ""],
+            ["1", "Приказ", "Издан приказ", "до 01.10.2022", "Директор"],
+            ["Раздел 2. Кадры", "", "", "", ""],
+            ["2", "Курсы повышения квалификации", "", "ноябрь 2022", "Завуч"],
+        ],
+    )
+    for index in (1, 3):
+        row = table.rows[index]
+        row.cells[0].merge(row.cells[4])
+    # A title written over the result column: the deadline is still the fourth grid column.
+    table.rows[4].cells[1].merge(table.rows[4].cells[2])
+    return _save(document)
+
+
+def two_tables_docx() -> bytes:
+    document = Document()
+    _plain_table(document, [HEADER, ["1", "Приказ", "Издан", "до 01.10.2022", "Директор"]])
+    document.add_paragraph("Ознакомлены:")
+    _plain_table(document, [["Иванова М.И.", "подпись"], ["Петров П.П.", "подпись"]])
+    return _save(document)
+
+
 def no_table_docx() -> bytes:
     document = Document()
     document.add_paragraph("ДОРОЖНАЯ КАРТА")
@@ -186,7 +241,7 @@ def damaged_docx(data: bytes) -> bytes:
 
 
 def locked_docx(data: bytes) -> bytes:
-    from msoffcrypto.format.ooxml import OOXMLFile  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    from msoffcrypto.format.ooxml import OOXMLFile
 
     out = io.BytesIO()
     OOXMLFile(io.BytesIO(data)).encrypt("1234", out)
@@ -234,6 +289,9 @@ def _convert(source: Path, target: str, workdir: Path) -> Path:
 def main() -> None:
     docx = roadmap_docx()
     (FIXTURES / "roadmap_001.docx").write_bytes(docx)
+    (FIXTURES / "roadmap_001_shorter.docx").write_bytes(shorter_docx(docx))
+    (FIXTURES / "roadmap_sections.docx").write_bytes(sections_docx())
+    (FIXTURES / "roadmap_two_tables.docx").write_bytes(two_tables_docx())
     (FIXTURES / "roadmap_no_table.docx").write_bytes(no_table_docx())
     (FIXTURES / "roadmap_no_header.docx").write_bytes(no_header_docx())
     (FIXTURES / "roadmap_damaged.docx").write_bytes(damaged_docx(docx))

@@ -357,35 +357,3 @@ def _et_xmlfile_in_use() -> bool:
     from openpyxl.xml import LXML
 
     return not LXML
-
-
-def test_python_docx_oxml_for_word_tables() -> None:
-    """models/roadmap_formats.py `_word_table` reads merged cells from python-docx's oxml."""
-    from docx import Document
-    from docx.table import _Cell
-
-    patch = "models/roadmap_formats.py _word_table"
-    document = Document()
-    table = document.add_table(rows=3, cols=3)
-    table.cell(0, 0).merge(table.cell(0, 2))  # a section row across the table
-    table.cell(1, 1).merge(table.cell(2, 1))  # one мероприятие over two rows
-    _has(table, "_tbl", "python-docx", patch)
-    rows = table._tbl.tr_lst
-    _fail_unless(len(rows) == 3, "python-docx", patch, "CT_Tbl.tr_lst is not the rows")
-    spans = [[(tc.grid_span, tc.vMerge) for tc in tr.tc_lst] for tr in rows]
-    _fail_unless(
-        spans
-        == [
-            [(3, None)],
-            [(1, None), (1, "restart"), (1, None)],
-            [(1, None), (1, "continue"), (1, None)],
-        ],
-        "python-docx",
-        patch,
-        f"tc.grid_span / tc.vMerge no longer describe merges as assumed: {spans}",
-    )
-    _fail_unless(rows[0].grid_before == 0, "python-docx", patch, "CT_Row.grid_before moved")
-    cell = _Cell(rows[0].tc_lst[0], table)
-    _fail_unless(
-        [p.text for p in cell.paragraphs] == [""], "python-docx", patch, "_Cell(tc, table)"
-    )

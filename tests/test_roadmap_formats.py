@@ -7,16 +7,15 @@ import io
 import zipfile
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
-from docx import Document
 
 from models.roadmap_import import ParsedRoadmap, RoadmapImportError, parse_roadmap
 from tests.test_roadmap_parse import EXPECTED, EXPECTED_COLUMN_FIELDS, _ws
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPEC = EXPECTED["files"]["roadmap_001.xlsx"]
-HEADER = ["№", "Мероприятие", "Характеристика результата", "Срок проведения", "Ответственные"]
 
 
 def _parse(name: str, **limits: int) -> ParsedRoadmap:
@@ -81,71 +80,44 @@ def test_word_roadmap_is_extracted_as_expected() -> None:
     assert rows == sorted(rows) and rows[0] == 7 and len(set(rows)) == len(rows)
 
 
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+
+
 def test_word_fixture_has_the_layout_it_claims() -> None:
     """Guards the generator: without these the test above would prove less than it says."""
-    document = Document(str(FIXTURES / "roadmap_001.docx"))
-    layout, first, second = document.tables
-    body = document.element.body
-    merged = [tc for table in (first, second) for tc in table._tbl.iter(_w("tc"))]
-    assert sum(tc.vMerge == "continue" for tc in merged) >= 6
-    assert any(len(cell.paragraphs) > 1 for row in first.rows for cell in row.cells)
-    assert first.rows[0].cells[1].text == second.rows[0].cells[1].text == "Мероприятие"
-    assert _w("br") in {element.tag for element in body.iter()}
-    assert "УТВЕРЖДАЮ" in layout.rows[0].cells[1].text
-
-
-def _w(tag: str) -> str:
-    return "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}" + tag
-
-
-def _docx(build: Any) -> bytes:
-    document = Document()
-    build(document)
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
-def _table(document: Any, rows: list[list[str]]) -> Any:
-    table = document.add_table(rows=0, cols=len(rows[0]))
-    for texts in rows:
-        for cell, text in zip(table.add_row().cells, texts, strict=True):
-            cell.text = text
-    return table
+    with zipfile.ZipFile(FIXTURES / "roadmap_001.docx") as archive:
+        body = ElementTree.fromstring(archive.read("word/document.xml")).find(f"{W}body")
+    assert body is not None
+    kinds = [child.tag.removeprefix(W) for child in body]
+    assert kinds.count("tbl") == 3 and kinds.index("tbl") == 1  # letterhead, approval table
+    layout, first, second = body.findall(f"{W}tbl")
+    merges = [m.get(f"{W}val") for t in (first, second) for m in t.iter(f"{W}vMerge")]
+    assert merges.count(None) >= 6 and "restart" in merges  # None: «continue»
+    assert any(len(tc.findall(f"{W}p")) > 1 for tc in first.iter(f"{W}tc"))
+    assert any(br.get(f"{W}type") is None for br in first.iter(f"{W}br"))
+    assert any(br.get(f"{W}type") == "page" for br in body.iter(f"{W}br"))
+    assert [tc.find(f".//{W}t").text for tc in second.find(f"{W}tr").findall(f"{W}tc")] == [
+        tc.find(f".//{W}t").text for tc in first.find(f"{W}tr").findall(f"{W}tc")
+    ]
+    assert "УТВЕРЖДАЮ" in "".join(t.text or "" for t in layout.iter(f"{W}t"))
 
 
 def test_word_section_row_merged_across_the_table() -> None:
-    def build(document: Any) -> None:
-        table = _table(
-            document,
-            [
-                HEADER,
-                ["Раздел 1. Организационные мероприятия", "", "", "", ""],
-                ["1", "Приказ", "Издан приказ", "до 01.10.2022", "Директор"],
-                ["Раздел 2. Кадры", "", "", "", ""],
-                ["2", "Курсы", "Удостоверения", "ноябрь 2022", "Завуч"],
-            ],
-        )
-        for index in (1, 3):
-            row = table.rows[index]
-            row.cells[0].merge(row.cells[4])
-
-    roadmap = parse_roadmap(_docx(build), "sections.docx")
+    roadmap = _parse("roadmap_sections.docx")
 
     assert roadmap.sections == ["Раздел 1. Организационные мероприятия", "Раздел 2. Кадры"]
     assert [(item.section, item.number) for item in roadmap.items] == [
         ("Раздел 1. Организационные мероприятия", "1"),
         ("Раздел 2. Кадры", "2"),
     ]
+    # Its title spans two grid columns; the cells after it keep their columns.
+    second = roadmap.items[1]
+    assert (second.title, second.result) == ("Курсы повышения квалификации", None)
+    assert (second.due_raw, second.responsible) == ("ноябрь 2022", "Завуч")
 
 
 def test_word_table_after_a_different_table_is_not_a_continuation() -> None:
-    def build(document: Any) -> None:
-        _table(document, [HEADER, ["1", "Приказ", "Издан", "до 01.10.2022", "Директор"]])
-        document.add_paragraph("Ознакомлены:")
-        _table(document, [["Иванова М.И.", "подпись"], ["Петров П.П.", "подпись"]])
-
-    roadmap = parse_roadmap(_docx(build), "r.docx")
+    roadmap = _parse("roadmap_two_tables.docx")
     assert [item.title for item in roadmap.items] == ["Приказ"]
 
 
