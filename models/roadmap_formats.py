@@ -42,6 +42,8 @@ _CSV_DELIMITERS = (";", ",", "\t")
 CSV_SAMPLE = 64 * 1024
 # Paragraphs above the table that are kept as its title; earlier ones are a letterhead.
 _TITLE_PARAGRAPHS = 10
+# calamine hands a sheet over as whole rows: this bounds rows × columns held at once.
+_MAX_CELLS = 2_000_000
 _ODS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
@@ -372,6 +374,10 @@ def calamine_sheets(data: bytes, kind: str, max_rows: int) -> Iterator[Candidate
         for name in workbook.sheet_names:
             try:
                 sheet = workbook.get_sheet_by_name(name)
+                end_row, end_column = sheet.end or (0, 0)
+                if min(end_row + 1, max_rows + 1) * (end_column + 1) > _MAX_CELLS:
+                    # A stray value in column XFD would make every row 16,384 cells wide.
+                    raise RoadmapImportError(ImportErrorCode.TOO_LARGE, cells=_MAX_CELLS)
                 # Absolute positions: merged ranges and row numbers count from A1.
                 values = sheet.to_python(skip_empty_area=False, nrows=max_rows + 1)
                 ranges = sheet.merged_cell_ranges

@@ -144,6 +144,16 @@ def test_limits_apply_to_every_format(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["roadmap_001.ods", "roadmap_001.xls"])
+def test_too_many_cells_is_too_large(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import roadmap_formats
+
+    monkeypatch.setattr(roadmap_formats, "_MAX_CELLS", 29 * 5 - 1)
+    assert _code(name)[0] == "too_large"
+    monkeypatch.setattr(roadmap_formats, "_MAX_CELLS", 29 * 5)
+    assert len(_parse(name).items) == 27
+
+
+@pytest.mark.parametrize("name", ["roadmap_001.ods", "roadmap_001.xls"])
 def test_damaged_spreadsheets_are_corrupt(name: str) -> None:
     data = (FIXTURES / name).read_bytes()
     if name.endswith(".ods"):
