@@ -20,9 +20,20 @@ __all__ = ["ImportErrorCode", "ParsedItem", "ParsedRoadmap", "RoadmapImportError
 _MAX_UNPACK_RATIO = 30
 _OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
-# A .doc keeps its text in this stream; a workbook's is «Workbook» (or «Book» before Excel 97).
-_WORD_STREAM = "WordDocument".encode("utf-16-le")
 _TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
+
+
+def _has_stream(data: bytes, name: str) -> bool:
+    """Whether an OLE file's directory names this stream («WordDocument» in a .doc; a workbook
+    has «Workbook»). Directory entries are 128 bytes, sector-aligned, and start with the name,
+    so a cell that merely says «WordDocument» doesn't count."""
+    needle = (name + "\0").encode("utf-16-le")
+    start = data.find(needle)
+    while start != -1:
+        if start % 128 == 0:
+            return True
+        start = data.find(needle, start + 1)
+    return False
 
 
 def _parse_zip(data: bytes, filename: str, max_bytes: int, max_rows: int) -> ParsedRoadmap:
@@ -85,7 +96,7 @@ def parse_roadmap(
         # an «EncryptedPackage» stream), a legacy Word .doc or a legacy .xls.
         if _ENCRYPTED_PACKAGE in data:
             raise RoadmapImportError(ImportErrorCode.ENCRYPTED)
-        if _WORD_STREAM in data:
+        if _has_stream(data, "WordDocument"):
             raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format="doc")
         return roadmap_formats.read_calamine(data, "xls", filename, max_rows)
     if data.startswith(b"PK"):

@@ -171,6 +171,14 @@ def test_damaged_spreadsheets_are_corrupt(name: str) -> None:
     assert _code(name, data)[0] == "corrupt"
 
 
+def test_an_xls_whose_cell_says_worddocument_is_still_read() -> None:
+    data = (FIXTURES / "roadmap_001.xls").read_bytes()
+    assert b"W\x00o\x00r\x00d\x00D" not in data
+    # Tail padding after the last sector: in no directory entry, like text inside a stream.
+    noisy = data + b"\x00" * 5 + "WordDocument\0".encode("utf-16-le")
+    assert len(parse_roadmap(noisy, "roadmap.xls").items) == 27
+
+
 def test_password_protected_ods_is_encrypted() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
