@@ -67,13 +67,14 @@ def _parser() -> argparse.ArgumentParser:
         dest="roadmap_command", required=True, metavar="ACTION"
     )
     roadmap_import = roadmap_commands.add_parser(
-        "import", help="import a roadmap XLSX or CSV into a school (again: update it)"
+        "import",
+        help="import a roadmap (XLSX, XLS, ODS, DOCX or CSV) into a school (again: update it)",
     )
     roadmap_import.add_argument("--school", type=int, required=True, help="school id")
     roadmap_import.add_argument(
         "--dry-run", action="store_true", help="show what would change and change nothing"
     )
-    roadmap_import.add_argument("file", help="the roadmap file (.xlsx or .csv)")
+    roadmap_import.add_argument("file", help="the roadmap file (.xlsx, .xls, .ods, .docx or .csv)")
 
     export = commands.add_parser(
         "export", help="write the XLSX export of a period to a file (no Telegram needed)"

@@ -1,4 +1,4 @@
-"""The school's roadmap: import from the XLSX/CSV schools have, /roadmap, reminder digests.
+"""The school's roadmap: import from the files schools keep, /roadmap, reminder digests.
 
 Import: a coordinator sends the file; the bot downloads it through the Bot API, parses it and
 shows a preview; «Импортировать» downloads it again (only the file id and a hash wait in the
@@ -63,7 +63,11 @@ EVERYONE = allow(EVERY_ROLE)
 MAX_FILE_BYTES = 10 * 1024 * 1024
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 MAX_ROWS = 5000
-SPREADSHEET_SUFFIXES = frozenset({"", ".xlsx", ".xlsm", ".xls", ".csv", ".tsv", ".txt"})
+# What a school keeps its roadmap in; the content decides how it is read, the name only lets
+# the bot refuse a PDF or a photo without downloading it.
+ROADMAP_SUFFIXES = frozenset(
+    {"", ".xlsx", ".xlsm", ".xls", ".ods", ".docx", ".doc", ".csv", ".tsv", ".txt"}
+)
 PREVIEW_ITEMS = 5
 PAGE_SIZE = 8
 DIGEST_ITEMS = 10
@@ -132,33 +136,31 @@ def import_error_text(error: RoadmapImportError) -> str:
     code = error.code
     if code == ImportErrorCode.NOT_SPREADSHEET:
         kind = params.get("format")
-        if kind == "xls":
+        if kind == "doc":
             return _(
-                "This is an old Excel file (.xls). Open it in Excel, save it as "
-                "«Книга Excel (*.xlsx)» and send it again."
-            )
-        if kind == "docx":
-            return _(
-                "This is a Word document. Put the roadmap table into an Excel workbook (.xlsx) "
-                "or save it as CSV, and send that file."
+                "This is an old Word document (.doc), which the bot can't read. Open it in "
+                "Word and choose File → Save As → «Документ Word (*.docx)» (in LibreOffice: "
+                "«Word 2007–365 (.docx)»), then send the .docx file."
             )
         if kind == "pdf":
             return _(
-                "This is a PDF. The roadmap is needed as an Excel workbook (.xlsx) or CSV: send "
-                "the file the PDF was made from."
+                "This is a PDF. The roadmap is needed as the file the PDF was made from: a Word "
+                "document (.docx), an Excel or LibreOffice workbook (.xlsx, .xls, .ods) or CSV."
             )
         return _(
-            "This is not a spreadsheet. Send the roadmap as an Excel workbook (.xlsx) or CSV."
+            "This is not a roadmap file the bot can read. Send the roadmap as a Word document "
+            "(.docx), an Excel or LibreOffice workbook (.xlsx, .xls, .ods) or CSV."
         )
     if code == ImportErrorCode.ENCRYPTED:
         return _(
-            "The file is protected with a password. Remove the password in Excel (File → "
-            "Info → Protect Workbook) and send the file again."
+            "The file is protected with a password. Remove the password (Word, Excel: File → "
+            "Info → Protect → Encrypt with Password, clear the field; LibreOffice: File → Save "
+            "As without «Save with password») and send the file again."
         )
     if code == ImportErrorCode.CORRUPT:
         return _(
-            "The file is damaged and can't be read. Open it in Excel, save it again and send it "
-            "once more."
+            "The file is damaged and can't be read. Open it in Word, Excel or LibreOffice, save "
+            "it again and send it once more."
         )
     if code == ImportErrorCode.TOO_LARGE:
         if "max_rows" in params:
@@ -170,6 +172,12 @@ def import_error_text(error: RoadmapImportError) -> str:
             "is this the right file?"
         ).format(size=MAX_FILE_BYTES // (1024 * 1024))
     if code == ImportErrorCode.NO_HEADER:
+        if params.get("table") is False:
+            return _(
+                "The document has no table. The roadmap has to be a table with columns such "
+                "as «№», «Мероприятие», «Срок проведения», «Ответственные исполнители» "
+                "(in Word: Insert → Table)."
+            )
         return _(
             "No roadmap table found. The file needs a header row with columns such as "
             "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители»."
@@ -320,8 +328,8 @@ async def roadmap_document(
         await message.answer(import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
         return
     suffix = PurePath(filename).suffix.lower()
-    if suffix not in SPREADSHEET_SUFFIXES:
-        kind = suffix.lstrip(".") if suffix in {".pdf", ".docx"} else "unknown"
+    if suffix not in ROADMAP_SUFFIXES:
+        kind = "pdf" if suffix == ".pdf" else "unknown"
         await message.answer(
             import_error_text(RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=kind))
         )
@@ -468,7 +476,7 @@ async def _roadmap_screen(
         if coordinator:
             text = _(
                 "The roadmap of {school} is empty. To upload it, send the roadmap file "
-                "(Excel .xlsx or CSV) to this chat."
+                "(Word .docx, Excel .xlsx or .xls, LibreOffice .ods or CSV) to this chat."
             )
         elif user.role == Role.TEACHER:
             text = _("The roadmap of {school} is empty. The school coordinator can upload it.")

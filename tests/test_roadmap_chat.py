@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import zipfile
 from collections.abc import AsyncGenerator
 from datetime import date
 from pathlib import Path
@@ -264,15 +263,28 @@ def _xlsx(rows: list[list[Any]]) -> bytes:
     return buffer.getvalue()
 
 
-def _docx() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("word/document.xml", "<w:document/>")
-    return buffer.getvalue()
-
-
 OLE = bytes.fromhex("d0cf11e0a1b11ae1")
+NOT_READABLE = (
+    "This is not a roadmap file the bot can read. Send the roadmap as a Word document "
+    "(.docx), an Excel or LibreOffice workbook (.xlsx, .xls, .ods) or CSV."
+)
+DAMAGED = (
+    "The file is damaged and can't be read. Open it in Word, Excel or LibreOffice, save it "
+    "again and send it once more."
+)
+LOCKED = (
+    "The file is protected with a password. Remove the password (Word, Excel: File → Info → "
+    "Protect → Encrypt with Password, clear the field; LibreOffice: File → Save As without "
+    "«Save with password») and send the file again."
+)
+NO_HEADER = (
+    "No roadmap table found. The file needs a header row with columns such as "
+    "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители»."
+)
+TOO_LARGE = (
+    "The file is too large: at most {size} MB. A roadmap is usually much smaller — "
+    "is this the right file?"
+)
 
 
 def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
@@ -282,48 +294,47 @@ def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
             "protocol.pdf",
             b"%PDF-1.4\n...",
             {},
-            "This is a PDF. The roadmap is needed as an Excel workbook (.xlsx) or CSV: send "
-            "the file the PDF was made from.",
+            "This is a PDF. The roadmap is needed as the file the PDF was made from: a Word "
+            "document (.docx), an Excel or LibreOffice workbook (.xlsx, .xls, .ods) or CSV.",
             False,
         ),
+        ("scan.jpg", b"\xff\xd8\xff\xe0", {}, NOT_READABLE, False),
         (
-            "word.xlsx",
-            _docx(),
+            "roadmap.doc",
+            (FIXTURES / "roadmap_old.doc").read_bytes(),
             {},
-            "This is a Word document. Put the roadmap table into an Excel workbook (.xlsx) "
-            "or save it as CSV, and send that file.",
+            "This is an old Word document (.doc), which the bot can't read. Open it in Word and "
+            "choose File → Save As → «Документ Word (*.docx)» (in LibreOffice: «Word 2007–365 "
+            "(.docx)»), then send the .docx file.",
             True,
         ),
+        ("locked.docx", (FIXTURES / "roadmap_locked.docx").read_bytes(), {}, LOCKED, True),
         (
-            "broken.xlsx",
-            b"PK\x03\x04" + b"\x00garbage" * 50,
+            "plan.docx",
+            (FIXTURES / "roadmap_no_table.docx").read_bytes(),
             {},
-            "The file is damaged and can't be read. Open it in Excel, save it again and send it "
-            "once more.",
+            "The document has no table. The roadmap has to be a table with columns such as "
+            "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители» (in Word: "
+            "Insert → Table).",
             True,
         ),
+        ("class.docx", (FIXTURES / "roadmap_no_header.docx").read_bytes(), {}, NO_HEADER, True),
+        ("broken.docx", (FIXTURES / "roadmap_damaged.docx").read_bytes(), {}, DAMAGED, True),
+        ("huge.docx", b"PK", {"file_size": 25 * 1024 * 1024}, TOO_LARGE, False),
+        ("broken.xlsx", b"PK\x03\x04" + b"\x00garbage" * 50, {}, DAMAGED, True),
         (
             "locked.xlsx",
             OLE + b"\x00" * 512 + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 64,
             {},
-            "The file is protected with a password. Remove the password in Excel (File → "
-            "Info → Protect Workbook) and send the file again.",
+            LOCKED,
             True,
         ),
-        (
-            "old.xls",
-            OLE + b"\x00" * 512,
-            {},
-            "This is an old Excel file (.xls). Open it in Excel, save it as "
-            "«Книга Excel (*.xlsx)» and send it again.",
-            True,
-        ),
+        ("old.xls", OLE + b"\x00" * 512, {}, DAMAGED, True),
         (
             "people.xlsx",
             _xlsx([["Фамилия", "Имя"], ["Иванова", "Мария"], ["Петров", "Пётр"]]),
             {},
-            "No roadmap table found. The file needs a header row with columns such as "
-            "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители».",
+            NO_HEADER,
             True,
         ),
         (
@@ -333,14 +344,7 @@ def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
             "The table has a header but no activities under it.",
             True,
         ),
-        (
-            "huge.xlsx",
-            b"PK",
-            {"file_size": 25 * 1024 * 1024},
-            "The file is too large: at most {size} MB. A roadmap is usually much smaller — "
-            "is this the right file?",
-            False,
-        ),
+        ("huge.xlsx", b"PK", {"file_size": 25 * 1024 * 1024}, TOO_LARGE, False),
     ]
 
 
@@ -365,6 +369,64 @@ async def test_broken_files_get_their_answer_and_change_nothing(
     ] == before
     async with session_factory() as session:
         assert len((await session.scalars(select(RoadmapItem))).all()) == 1
+
+
+def _imported(created: int, unchanged: int, archived: int) -> str:
+    return _(
+        "The roadmap of {school} is imported: new {created}, updated {updated}, unchanged "
+        "{unchanged}, moved to the archive {archived}. /roadmap shows it."
+    ).format(school="СОШ №2", created=created, updated=0, unchanged=unchanged, archived=archived)
+
+
+async def test_word_roadmap_through_the_chat_matches_the_xlsx_in_every_format(
+    harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
+):
+    coordinator = tg.user(world.coordinator.telegram_id)
+    word = FIXTURES / "roadmap_001.docx"
+    count = EXPECTED["counts"]["roadmap_001.xlsx"]
+    (preview,) = texts(
+        await send_file(harness, coordinator, recorder, word.name, word.read_bytes())
+    )
+    assert (
+        _("Activities found: {count}. Sections: {sections}.").format(count=count, sections=0)
+        in preview
+    )
+    assert "«до 04.10.2022 г.» → " + _("by {date}").format(date="04.10.2022") in preview
+    assert await items_of(session_factory, world.school_a.id) == []
+
+    done = await harness.click(
+        coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
+    )
+
+    assert texts(done) == [_imported(created=count, unchanged=0, archived=0)]
+    items = await items_of(session_factory, world.school_a.id)
+    for item, expected in zip(items, EXPECTED_ROADMAP["activities"], strict=True):
+        assert item.number == expected["number"]
+        assert norm(item.title) == norm(expected["title"])
+        assert norm(item.due_raw) == norm(expected["due"])
+        assert norm(item.responsible) == norm(expected["responsible"])
+        assert norm(item.expected_result) == norm(expected["result"])
+    ids = [item.id for item in items]
+    # The same roadmap kept in LibreOffice, old Excel or Excel changes nothing.
+    for name in ("roadmap_001.ods", "roadmap_001.xls", "roadmap_001.xlsx"):
+        _preview, again = await import_fixture(
+            harness, world, tg, recorder, (FIXTURES / name).read_bytes(), name
+        )
+        assert texts(again) == [_imported(created=0, unchanged=count, archived=0)], name
+        assert [item.id for item in await items_of(session_factory, world.school_a.id)] == ids
+    # A row deleted in Word: that activity goes to the archive, the others keep their ids.
+    _preview, shorter = await import_fixture(
+        harness,
+        world,
+        tg,
+        recorder,
+        (FIXTURES / "roadmap_001_shorter.docx").read_bytes(),
+        "roadmap_v2.docx",
+    )
+    assert texts(shorter) == [_imported(created=0, unchanged=count - 1, archived=1)]
+    after = await items_of(session_factory, world.school_a.id)
+    assert [item.id for item in after] == ids
+    assert [item.number for item in after if item.is_archived] == ["27"]
 
 
 def _key(user_id: int):
@@ -439,7 +501,7 @@ async def test_roadmap_command_pages_items_with_raw_deadline_and_status(
     (empty,) = texts(await harness.send(coordinator, "/roadmap"))
     assert empty == _(
         "The roadmap of {school} is empty. To upload it, send the roadmap file "
-        "(Excel .xlsx or CSV) to this chat."
+        "(Word .docx, Excel .xlsx or .xls, LibreOffice .ods or CSV) to this chat."
     ).format(school="СОШ №2")
     await import_fixture(harness, world, tg, recorder, ROADMAP.read_bytes(), ROADMAP.name)
 
@@ -486,6 +548,27 @@ async def test_cli_import_and_reimport(
     bad = ["roadmap", "import", "--school", str(world.school_a.id), str(not_a_table)]
     assert await asyncio.to_thread(main.main, bad) == 1
     assert "not_spreadsheet" in capsys.readouterr().err
+
+
+async def test_cli_imports_word_and_old_excel_and_refuses_a_doc(
+    world: World, session_factory, database_url: str, monkeypatch, tmp_path: Path, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    school = ["roadmap", "import", "--school", str(world.school_a.id)]
+
+    assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / "roadmap_001.docx")]) == 0
+    ids = [i.id for i in await items_of(session_factory, world.school_a.id)]
+    assert len(ids) == EXPECTED["counts"]["roadmap_001.xlsx"]
+    for name in ("roadmap_001.xls", "roadmap_001.ods"):
+        assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / name)]) == 0
+    assert [i.id for i in await items_of(session_factory, world.school_a.id)] == ids
+    out = capsys.readouterr().out
+    assert out.count("unchanged 27") == 2 and "created 27" in out
+
+    assert await asyncio.to_thread(main.main, [*school, str(FIXTURES / "roadmap_old.doc")]) == 1
+    assert "not_spreadsheet {'format': 'doc'}" in capsys.readouterr().err
+    assert [i.id for i in await items_of(session_factory, world.school_a.id)] == ids
 
 
 async def test_a_coordinator_demoted_after_the_preview_cannot_import(

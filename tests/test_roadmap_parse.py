@@ -280,11 +280,11 @@ def _zip(files: dict[str, bytes]) -> bytes:
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "roadmap.xlsx", "pdf"),
         (b"<html><body><table><tr><td>1</td></tr></table>", "roadmap.xls", "html"),
         (
-            _zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}),
-            "r.docx",
-            "docx",
+            _zip({"[Content_Types].xml": b"<Types/>", "ppt/presentation.xml": b"<p/>"}),
+            "r.pptx",
+            "pptx",
         ),
-        (_zip({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet"}), "r.ods", "ods"),
+        (_zip({"mimetype": b"application/vnd.oasis.opendocument.text"}), "r.odt", "odt"),
     ],
 )
 def test_not_a_spreadsheet(data: bytes, filename: str, kind: str) -> None:
@@ -310,9 +310,16 @@ def test_damaged_sheet_is_corrupt() -> None:
     assert _code(buffer.getvalue()) == "corrupt"
 
 
-def test_old_xls_is_not_a_spreadsheet() -> None:
-    ole = bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504) + "Workbook".encode("utf-16-le")
-    assert _code(ole, "roadmap.xls") == "not_spreadsheet"
+@pytest.mark.parametrize(
+    ("data", "filename"),
+    [
+        (bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504) + "Workbook".encode("utf-16-le"), "r.xls"),
+        (_zip({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w/>"}), "r.docx"),
+        (_zip({"mimetype": b"application/vnd.oasis.opendocument.spreadsheet"}), "r.ods"),
+    ],
+)
+def test_damaged_xls_docx_and_ods_are_corrupt(data: bytes, filename: str) -> None:
+    assert _code(data, filename) == "corrupt"
 
 
 def test_password_protected_xlsx_is_encrypted() -> None:
