@@ -18,8 +18,10 @@ from aiogram.methods import (
     SendMessage,
     TelegramMethod,
 )
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from openpyxl import Workbook, load_workbook
+from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
 import main
@@ -75,11 +77,11 @@ def recorder() -> FileServingSession:
     return FileServingSession()
 
 
-def texts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+def texts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
 
 
-def alerts(requests: list) -> list[str]:
+def alerts(requests: list[Any]) -> list[str]:
     return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.text]
 
 
@@ -89,7 +91,7 @@ def norm(text: str | None) -> str | None:
 
 async def send_file(
     harness: Harness, user, recorder: FileServingSession, name: str, data: bytes, **extra: Any
-) -> list:
+) -> list[Any]:
     recorder.files[f"file-{name}"] = data
     size = extra.pop("file_size", len(data))
     return await harness.feed(harness.updates.document(user, file_name=name, file_size=size))
@@ -179,6 +181,7 @@ def _modified_roadmap() -> bytes:
     """The fixture with item 2 renamed, item 3 re-dated, item 27 gone and an item 28 added."""
     workbook = load_workbook(ROADMAP)
     sheet = workbook.active
+    assert isinstance(sheet, Worksheet)
     assert [sheet[cell].value for cell in ("A4", "A5", "A29")] == [2, 3, 27]
     sheet["B4"] = str(sheet["B4"].value).rstrip(".") + " и социальных партнёров ОО."
     sheet["D5"] = "до 15.11.2022 г."
@@ -256,8 +259,10 @@ async def test_reimport_updates_items_keeps_reports_and_archives_removed_ones(
 
 def _xlsx(rows: list[list[Any]]) -> bytes:
     workbook = Workbook()
+    sheet = workbook.active
+    assert isinstance(sheet, Worksheet)
     for row in rows:
-        workbook.active.append(row)
+        sheet.append(row)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
@@ -509,7 +514,9 @@ async def test_roadmap_command_pages_items_with_raw_deadline_and_status(
     (text,) = texts(sent)
     assert "«до 04.10.2022 г.»" in text and _("⚠ overdue") in text and _("no report") in text
     assert "В течение учебного года" in text
-    buttons = [b.callback_data for row in sent[0].reply_markup.inline_keyboard for b in row]
+    first = sent[0]
+    assert isinstance(first, SendMessage) and isinstance(first.reply_markup, InlineKeyboardMarkup)
+    buttons = [b.callback_data for row in first.reply_markup.inline_keyboard for b in row]
     assert RoadmapPage(school_id=world.school_a.id, page=1).pack() in buttons
     (page2,) = texts(
         await harness.click(coordinator, RoadmapPage(school_id=world.school_a.id, page=1).pack())

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
+from openpyxl.worksheet.worksheet import Worksheet
 
 from models.duedates import DueKind
 from models.errors import DomainError
@@ -108,6 +109,7 @@ def test_report_fixture_infers_the_school_year_from_its_dated_rows() -> None:
 def _xlsx(*sheets: tuple[str, list[list[Any]], list[str]]) -> bytes:
     """A workbook of (title, rows, merged ranges) sheets."""
     workbook = Workbook()
+    assert isinstance(workbook.active, Worksheet)
     workbook.remove(workbook.active)
     for title, rows, merges in sheets:
         sheet = workbook.create_sheet(title)
@@ -182,7 +184,7 @@ def test_messy_roadmap() -> None:
 
 
 def test_vertically_merged_title_applies_to_each_deadline_row() -> None:
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         [1, "Мониторинг по итогам I полугодия", "Приказ", "до 15.01.2023", "Директор"],
         [None, None, "Самодиагностика", "5.01.2023 - 20.01.2023", "Директор"],
@@ -200,7 +202,7 @@ def test_vertically_merged_title_applies_to_each_deadline_row() -> None:
 
 
 def test_numbered_heading_row_becomes_a_section() -> None:
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         ["1.", "Нормативное обеспечение", None, None, None],
         ["1.1", "Положение о ВСОКО", "Положение", "до 01.10.2022", "Директор"],
@@ -219,7 +221,7 @@ def test_numbered_heading_row_becomes_a_section() -> None:
 
 
 def test_lost_word_numbering_still_separates_items() -> None:
-    rows = [
+    rows: list[list[Any]] = [
         HEADER,
         [None, "Утверждение координатора", "Приказ", "до 04.10.2022", "Шабанова Н.С."],
         [None, "Проведение входного мониторинга", "Самодиагностика", None, "Шарик Н.Н."],
@@ -377,6 +379,10 @@ def test_error_is_a_domain_error_whose_params_name_the_limit() -> None:
 
 
 def test_unparsed_due_count() -> None:
-    rows = [HEADER, [1, "А", None, "когда-нибудь", None], [2, "Б", None, None, None]]
+    rows: list[list[Any]] = [
+        HEADER,
+        [1, "А", None, "когда-нибудь", None],
+        [2, "Б", None, None, None],
+    ]
     roadmap: ParsedRoadmap = parse_roadmap(_xlsx(("Лист1", rows, [])), "r.xlsx")
     assert roadmap.unparsed_due_count == 1
