@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import pytest
 
 from models.roadmap_import import ParsedRoadmap, RoadmapImportError, parse_roadmap
-from tests.test_roadmap_parse import EXPECTED, EXPECTED_COLUMN_FIELDS, _ws
+from tests.test_roadmap_parse import EXPECTED, EXPECTED_COLUMN_FIELDS, _ws, activity_fields
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SPEC = EXPECTED["files"]["roadmap_001.xlsx"]
@@ -29,18 +29,7 @@ def _code(name: str, data: bytes | None = None, **limits: int) -> tuple[str, dic
 
 
 def _activities(roadmap: ParsedRoadmap) -> list[dict[str, str | None]]:
-    return [
-        {
-            "section": item.section,
-            "number": item.number,
-            "title": _ws(item.title),
-            "result": _ws(item.result),
-            "due": _ws(item.due_raw),
-            "responsible": _ws(item.responsible),
-            "external_help": _ws(item.external_help),
-        }
-        for item in roadmap.items
-    ]
+    return [activity_fields(item) for item in roadmap.items]
 
 
 def _assert_as_expected(roadmap: ParsedRoadmap) -> None:

@@ -27,6 +27,19 @@ HEADER = ["№", "Мероприятие", "Характеристика рез�
 EXPECTED_COLUMN_FIELDS = {"date": "due", "form_topic": "title", "organizer": "responsible"}
 
 
+def activity_fields(item: Any) -> dict[str, str | None]:
+    """A parsed activity as expected.json writes it."""
+    return {
+        "section": item.section,
+        "number": item.number,
+        "title": _ws(item.title),
+        "result": _ws(item.result),
+        "due": _ws(item.due_raw),
+        "responsible": _ws(item.responsible),
+        "external_help": _ws(item.external_help),
+    }
+
+
 def _ws(text: str | None) -> str | None:
     """Whitespace normalised inside each line; the line breaks themselves must survive."""
     if text is None:
@@ -63,15 +76,7 @@ def test_fixture_is_extracted_as_expected(name: str) -> None:
     if "activities" not in spec:
         return  # expected.json gives only the shape of this table
     for want, item in zip(spec["activities"], roadmap.items, strict=True):
-        got = {
-            "section": item.section,
-            "number": item.number,
-            "title": _ws(item.title),
-            "result": _ws(item.result),
-            "due": _ws(item.due_raw),
-            "responsible": _ws(item.responsible),
-            "external_help": _ws(item.external_help),
-        }
+        got = activity_fields(item)
         assert got == {key: _ws(value) for key, value in want.items()}, want["number"]
 
 
