@@ -12,7 +12,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import keyboards
+from bot import edits, keyboards
 from bot.access import EVERY_ROLE, allow, public
 from bot.callbacks import Cancel, LangChoice
 from bot.commands import commands_for, set_user_commands
@@ -36,9 +36,10 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
 async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
-    if query.message is not None and hasattr(query.message, "edit_text"):
-        await query.message.edit_text(
-            _("The form is closed. An unsent report draft is discarded; saved answers stay.")
+    if isinstance(query.message, Message):
+        await edits.edit_text(
+            query.message,
+            _("The form is closed. An unsent report draft is discarded; saved answers stay."),
         )
 
 
@@ -102,8 +103,8 @@ async def lang_chosen(
             else _("Language set: Russian.")
         )
         await query.answer()
-        if query.message is not None and hasattr(query.message, "edit_text"):
-            await query.message.edit_text(text)
+        if isinstance(query.message, Message):
+            await edits.edit_text(query.message, text)
         await set_user_commands(bot, user.telegram_id, user.role)
 
 

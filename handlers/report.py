@@ -13,7 +13,6 @@ from html import escape
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -21,6 +20,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import edits
 from bot import report_keyboards as kb
 from bot.access import SCHOOL_STAFF, allow
 from bot.callbacks import (
@@ -115,13 +115,9 @@ async def _show(
     if isinstance(event, CallbackQuery):
         await event.answer()
         if isinstance(event.message, Message):
-            try:
-                await event.message.edit_text(text, reply_markup=markup)
+            if await edits.edit_text(event.message, text, markup):
                 return
-            except TelegramBadRequest as exc:
-                if "not modified" in str(exc):
-                    return
-                # Too old or deleted to edit: fall through and send a fresh message.
+            # Too old or deleted to edit: send a fresh message.
             await event.message.answer(text, reply_markup=markup)
         return
     await event.answer(text, reply_markup=markup)

@@ -1,0 +1,32 @@
+"""Editing a message the bot sent: Telegram's «message is not modified» is a success."""
+
+from __future__ import annotations
+
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import InlineKeyboardMarkup, Message
+
+
+def not_modified(error: TelegramBadRequest) -> bool:
+    """A double tap or a re-tapped page asks for the text the message already has."""
+    return "message is not modified" in error.message
+
+
+async def edit_text(
+    message: Message, text: str, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """Edit in place; False when the message can't be edited (too old, deleted): send anew."""
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except TelegramBadRequest as error:
+        if not_modified(error):
+            return True
+        return False
+    return True
+
+
+async def edit_markup(message: Message, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Replace or remove a message's buttons; a message that can't be edited keeps them."""
+    try:
+        await message.edit_reply_markup(reply_markup=markup)
+    except TelegramBadRequest:
+        pass

@@ -1,0 +1,101 @@
+"""Issue 17, «Forms and buttons», through the real dispatcher."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from aiogram.types import InlineKeyboardMarkup
+from aiogram.utils.i18n import gettext as _
+from sqlalchemy import select
+
+from bot.callbacks import Cancel, ReportPage
+from models import FsmRecord, RoadmapItem
+from tests.conftest import Harness, World
+
+MSK = ZoneInfo("Europe/Moscow")
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
+
+
+def today() -> date:
+    return datetime.now(MSK).date()
+
+
+def texts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+
+
+def alerts(requests: list) -> list[str]:
+    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
+
+
+def markup_data(requests: list) -> list[str]:
+    """Callback data of the latest inline keyboard the bot showed among these requests."""
+    for request in reversed(requests):
+        markup = getattr(request, "reply_markup", None)
+        if isinstance(markup, InlineKeyboardMarkup):
+            return [
+                b.callback_data for row in markup.inline_keyboard for b in row if b.callback_data
+            ]
+    return []
+
+
+def button(requests: list, prefix: str) -> str:
+    """The shown button whose callback data starts with this prefix: what a user can press."""
+    return next(d for d in markup_data(requests) if d.startswith(prefix))
+
+
+@pytest.fixture
+async def items(session_factory, world: World) -> list[RoadmapItem]:
+    async with session_factory() as session, session.begin():
+        rows = [
+            RoadmapItem(
+                school_id=world.school_a.id,
+                number=str(i),
+                title=f"Мероприятие {i}",
+                due_date=today() + timedelta(days=i),
+                position=i,
+            )
+            for i in range(1, 9)
+        ]
+        session.add_all(rows)
+    return rows
+
+
+async def draft_of(session_factory) -> dict | None:
+    async with session_factory() as session:
+        record = await session.scalar(select(FsmRecord))
+    return None if record is None else record.data.get("draft")
+
+
+# --- 5: «message is not modified» is a success ---------------------------------------------
+
+
+async def test_double_tap_on_cancel_and_retapped_page_are_not_errors(
+    harness: Harness, world: World, items, tg, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    page = button(shown, ReportPage.__prefix__ + ":")
+    await harness.click(teacher, page)
+    harness.recorder.add_result(True)  # the callback answer
+    harness.recorder.add_error(400, NOT_MODIFIED)
+    again = await harness.click(teacher, page)
+    failure = _(
+        "Your input is saved, but my answer could not be delivered. "
+        "Send /help or repeat the last step in a minute."
+    )
+    assert failure not in texts(again) and not alerts(again)
+
+    cancel = button(shown, Cancel.__prefix__)
+    await harness.click(teacher, cancel, message_id=77)
+    harness.recorder.add_result(True)
+    harness.recorder.add_error(400, NOT_MODIFIED)
+    second = await harness.click(teacher, cancel, message_id=77)
+    assert failure not in texts(second)
+    assert [type(r).__name__ for r in second] == ["AnswerCallbackQuery", "EditMessageText"]
