@@ -11,8 +11,8 @@ from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import Cancel, ReportPage
-from models import FsmRecord, RoadmapItem
+from bot.callbacks import Cancel, MyReport, ReportItem, ReportMark, ReportNav, ReportPage
+from models import ActivityReport, FsmRecord, RoadmapItem, User
 from tests.conftest import Harness, World
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -73,6 +73,19 @@ async def draft_of(session_factory) -> dict | None:
     return None if record is None else record.data.get("draft")
 
 
+async def reports(session_factory) -> list[ActivityReport]:
+    async with session_factory() as session:
+        return list(await session.scalars(select(ActivityReport).order_by(ActivityReport.id)))
+
+
+async def submit_one(harness: Harness, user, item_id: int, text: str = "Сделали https://a.ru/1"):
+    await harness.send(user, "/report")
+    await harness.click(user, ReportItem(item_id=item_id).pack())
+    await harness.click(user, ReportMark(mark="done").pack())
+    await harness.send(user, text)
+    return await harness.click(user, ReportNav(action="submit").pack())
+
+
 # --- 5: «message is not modified» is a success ---------------------------------------------
 
 
@@ -99,3 +112,49 @@ async def test_double_tap_on_cancel_and_retapped_page_are_not_errors(
     second = await harness.click(teacher, cancel, message_id=77)
     assert failure not in texts(second)
     assert [type(r).__name__ for r in second] == ["AnswerCallbackQuery", "EditMessageText"]
+
+
+# --- 6: a cancel says what it cancelled -------------------------------------------------------
+
+
+async def set_locale(session_factory, telegram_id: int, locale: str) -> None:
+    async with session_factory() as session, session.begin():
+        user = await session.scalar(select(User).where(User.telegram_id == telegram_id))
+        user.locale = locale
+
+
+async def test_cancel_says_what_it_cancelled(
+    harness: Harness, world: World, items, tg, session_factory, i18n
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    with i18n.context(), i18n.use_locale("ru"):
+        assert texts(await harness.click(teacher, button(shown, Cancel.__prefix__))) == [
+            _("The report draft is discarded. /report starts a new one.")
+        ]
+    assert await draft_of(session_factory) is None
+
+    await submit_one(harness, teacher, items[0].id)
+    (report,) = await reports(session_factory)
+    await harness.click(teacher, MyReport(action="edit", report_id=report.id).pack())
+    with i18n.context(), i18n.use_locale("ru"):
+        assert texts(await harness.send(teacher, "/cancel")) == [
+            _("Changes to report №{id} are discarded; the report stays as it was.").format(
+                id=report.id
+            )
+        ]
+        assert texts(await harness.send(teacher, "/cancel")) == [_("There is nothing to cancel.")]
+
+    await set_locale(session_factory, world.teacher.telegram_id, "en")
+    await harness.click(teacher, MyReport(action="evidence", report_id=report.id).pack())
+    with i18n.context(), i18n.use_locale("en"):
+        assert texts(await harness.send(teacher, "/cancel")) == [
+            _("Adding evidence is finished; what you sent is saved.")
+        ]
+
+    municipal = tg.user(world.municipal.telegram_id)
+    await harness.send(municipal, "/invite")
+    with i18n.context(), i18n.use_locale("ru"):
+        assert texts(await harness.click(municipal, Cancel().pack())) == [
+            _("The invite is cancelled; no link was made.")
+        ]
