@@ -17,6 +17,7 @@ from bot import edits, keyboards
 from bot.access import EVERY_ROLE, allow, public
 from bot.callbacks import Cancel, LangChoice
 from bot.commands import commands_for, set_user_commands
+from bot.middlewares import refuse
 from bot.states import (
     AddSchool,
     DiagnosticsForm,
@@ -66,8 +67,11 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     await message.answer(text)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+async def cancel_button(query: CallbackQuery, state: FSMContext, user: User | None) -> None:
     current = await state.get_state()
+    if user is None and current is None:
+        await refuse(query, stranger=True)
+        return
     # A button without a form behind it (e.g. «Оставить» under a delete question) closes itself.
     text = _cancelled(current, await state.get_data()) if current else _("Closed.")
     await state.clear()

@@ -18,8 +18,12 @@ async def unknown_message(message: Message, user: User | None) -> None:
     await message.answer(_("I did not understand that. /help lists what you can do."))
 
 
-async def stale_button(query: CallbackQuery) -> None:
+async def stale_button(query: CallbackQuery, user: User | None) -> None:
     # Buttons of finished or cancelled forms, and forged data, end here: nothing is touched.
+    # A stranger pressing a forwarded button learns first how to get access.
+    if user is None:
+        await refuse(query, stranger=True)
+        return
     await query.answer(_("This button is no longer active."), show_alert=True)
 
 

@@ -158,3 +158,27 @@ async def test_cancel_says_what_it_cancelled(
         assert texts(await harness.click(municipal, Cancel().pack())) == [
             _("The invite is cancelled; no link was made.")
         ]
+
+
+# --- 7: a stranger's copied button explains access first -------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_stranger_pressing_a_copied_button_gets_the_access_explanation(
+    harness: Harness, world: World, items, tg, i18n, locale
+):
+    stranger = tg.user(424242, language=locale)
+    with i18n.context(), i18n.use_locale(locale):
+        access = _(
+            "This bot is for schools, their curators and municipal coordinators. "
+            "To get access, ask your municipal coordinator or curator for an invite link "
+            "and open it."
+        )
+    for data in (
+        ReportItem(item_id=items[0].id).pack(),
+        ReportNav(action="back").pack(),
+        Cancel().pack(),
+        MyReport(action="edit", report_id=1).pack(),
+        "forged:data",
+    ):
+        assert alerts(await harness.click(stranger, data)) == [access], data
