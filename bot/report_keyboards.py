@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 
-from aiogram.types import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, KeyboardButton, Message, ReplyKeyboardMarkup
+from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
@@ -27,6 +28,7 @@ from models import ActivityReport, Direction, Mark, ReviewState, RoadmapItem
 
 MENU_REPORT = __("📝 Report an activity")
 MENU_MY = __("📋 My reports")
+MENU_BUTTONS = {"report": "📝 Report an activity", "my": "📋 My reports"}
 ITEMS_PER_PAGE = 6
 MY_PER_PAGE = 5
 
@@ -37,6 +39,21 @@ def main_menu() -> ReplyKeyboardMarkup:
         resize_keyboard=True,
         is_persistent=True,
     )
+
+
+def menu_button(name: str) -> Callable[[Message], bool]:
+    """A filter: this menu button's text in any language, so a menu drawn before /lang works."""
+    msgid = MENU_BUTTONS[name]
+
+    def pressed(message: Message) -> bool:
+        if not message.text:
+            return False
+        i18n = get_i18n()
+        return message.text == msgid or any(
+            message.text == i18n.gettext(msgid, locale=locale) for locale in i18n.available_locales
+        )
+
+    return pressed
 
 
 def _nav(builder: Keyboard, *, back: bool = True) -> int:

@@ -18,6 +18,7 @@ from bot.access import EVERY_ROLE, allow, public
 from bot.callbacks import Cancel, LangChoice
 from bot.commands import commands_for, set_user_commands
 from bot.middlewares import refuse
+from bot.report_keyboards import main_menu
 from bot.states import (
     AddSchool,
     DiagnosticsForm,
@@ -28,7 +29,7 @@ from bot.states import (
     RoadmapImport,
 )
 from bot.texts import role_name
-from models import User
+from models import Role, User
 from models.audit import record
 from models.users import visible_schools
 
@@ -140,7 +141,12 @@ async def lang_chosen(
             else _("Language set: Russian.")
         )
         await query.answer()
-        if isinstance(query.message, Message):
+        if user.role in (Role.TEACHER, Role.COORDINATOR):
+            # The on-screen menu keeps the language it was drawn in: draw it anew.
+            if isinstance(query.message, Message):
+                await edits.edit_markup(query.message, None)
+            await bot.send_message(user.telegram_id, text, reply_markup=main_menu())
+        elif isinstance(query.message, Message):
             await edits.edit_text(query.message, text)
         await set_user_commands(bot, user.telegram_id, user.role)
 

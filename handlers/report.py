@@ -1040,8 +1040,8 @@ async def collect_fallback(message: Message) -> None:
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
     router = Router(name=__name__)
-    menu_report = F.text == kb.MENU_REPORT
-    menu_my = F.text == kb.MENU_MY
+    menu_report = kb.menu_button("report")
+    menu_my = kb.menu_button("my")
     r = router.message.register
     c = router.callback_query.register
 

@@ -7,11 +7,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
-from aiogram.types import InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import Cancel, MyReport, ReportItem, ReportMark, ReportNav, ReportPage
+from bot.callbacks import (
+    Cancel,
+    LangChoice,
+    MyReport,
+    ReportItem,
+    ReportMark,
+    ReportNav,
+    ReportPage,
+)
 from models import ActivityReport, FsmRecord, RoadmapItem, User
 from tests.conftest import Harness, World
 
@@ -182,3 +190,37 @@ async def test_stranger_pressing_a_copied_button_gets_the_access_explanation(
         "forged:data",
     ):
         assert alerts(await harness.click(stranger, data)) == [access], data
+
+
+# --- 2: /lang redraws the on-screen menu; menu buttons work in every language ----------------
+
+
+async def test_lang_resends_the_menu_and_old_menu_buttons_still_work(
+    harness: Harness, world: World, items, tg, i18n
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    with i18n.context(), i18n.use_locale("ru"):
+        old_report, old_my = _("📝 Report an activity"), _("📋 My reports")
+    await harness.send(teacher, "/lang")
+    sent = await harness.click(teacher, LangChoice(code="en").pack())
+    (menu,) = [r for r in sent if isinstance(r, SendMessage)]
+    assert menu.text == "Language set: English."
+    assert isinstance(menu.reply_markup, ReplyKeyboardMarkup)
+    labels = [b.text for row in menu.reply_markup.keyboard for b in row]
+    assert labels == ["📝 Report an activity", "📋 My reports"]
+
+    # The Russian menu still on the phone keeps working, answering in English.
+    (listing,) = texts(await harness.send(teacher, old_my))
+    assert listing == "No reports yet. /report logs an activity."
+    sent = await harness.send(teacher, old_report)
+    assert "Step 1 of 4" in texts(sent)[0]
+    await harness.send(teacher, "/cancel")
+
+    # And back: the English menu works in Russian.
+    sent = await harness.click(teacher, LangChoice(code="ru").pack())
+    (menu,) = [r for r in sent if isinstance(r, SendMessage)]
+    assert [b.text for row in menu.reply_markup.keyboard for b in row] == [old_report, old_my]
+    with i18n.context(), i18n.use_locale("ru"):
+        assert texts(await harness.send(teacher, "📋 My reports")) == [
+            _("No reports yet. /report logs an activity.")
+        ]
