@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 
@@ -68,19 +69,44 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_SECTION_NUMBER = re.compile(r"^\W*(?:раздел|section|блок)?\s*(\d{1,3}|[IVXLC]{1,6})\b", re.I)
+
+
+def item_number(item: RoadmapItem) -> str:
+    """«2.3. »: numbers restart per section in real roadmaps, so the section's number leads."""
+    if not item.number:
+        return ""
+    number = item.number.rstrip(".")
+    if item.section:
+        found = _SECTION_NUMBER.match(item.section)
+        if found is None:
+            return f"{_short(item.section, 14)} · {number}. "
+        if not number.startswith(found.group(1) + "."):
+            number = f"{found.group(1)}.{number}"
+    return f"{number}. "
+
+
+def _due(item: RoadmapItem, today: date) -> str:
+    """« · ⚠ 30.09.25»: the year is shown unless it is this year's."""
+    if item.due_date is None:
+        return ""
+    flag = "⚠ " if item.due_date < today else ""
+    shown = (
+        f"{item.due_date:%d.%m}"
+        if item.due_date.year == today.year
+        else f"{item.due_date:%d.%m.%y}"
+    )
+    return f" · {flag}{shown}"
+
+
 def activity_list(
     items: Sequence[RoadmapItem], *, page: int, total: int, today: date, searching: bool
 ) -> InlineKeyboardMarkup:
     builder = Keyboard()
     sizes: list[int] = []
     for item in items:
-        prefix = f"{item.number}. " if item.number else ""
-        due = ""
-        if item.due_date is not None:
-            flag = "⚠ " if item.due_date < today else ""
-            due = f" · {flag}{item.due_date:%d.%m}"
         builder.button(
-            text=_short(f"{prefix}{item.title}", 48) + due,
+            text=_short(f"{item_number(item)}{item.title}", 48) + _due(item, today),
             callback_data=ReportItem(item_id=item.id),
         )
         sizes.append(1)

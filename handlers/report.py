@@ -127,7 +127,13 @@ def _progress(step_state: str | None) -> str:
     step = STEP_OF.get(step_state or "")
     if step is None:
         return ""
-    return _("Step {k} of {n}").format(k=step, n=STEPS) + "\n"
+    head = _("Step {k} of {n}").format(k=step, n=STEPS)
+    # «Другое мероприятие» takes two more screens within step 1: say which one this is.
+    if step_state == ReportForm.other_direction.state:
+        head += " · " + _("other activity: the direction")
+    elif step_state == ReportForm.other_title.state:
+        head += " · " + _("other activity: its name")
+    return head + "\n"
 
 
 def _hint(error: InvalidInput) -> str:
@@ -806,6 +812,15 @@ async def back(
 # --- fallbacks: wrong kind of input, the draft stays -----------------------------------------
 
 
+async def fallback_activity(message: Message) -> None:
+    await message.answer(
+        _(
+            "Choose the activity with a button above, or type words from its title to search. "
+            "The draft is kept; /cancel drops it."
+        )
+    )
+
+
 async def fallback_text_expected(message: Message) -> None:
     await message.answer(_("Please answer with text. The draft is kept; /cancel drops it."))
 
@@ -1095,10 +1110,10 @@ def create_router() -> Router:
 
     r(fallback_evidence, ReportForm.evidence, flags=STAFF)
     r(fallback_summary, ReportForm.summary, flags=STAFF)
+    r(fallback_activity, ReportForm.activity, flags=STAFF)
     r(
         fallback_text_expected,
         StateFilter(
-            ReportForm.activity,
             ReportForm.other_title,
             ReportForm.description,
             ReportForm.edit_date,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, Sticker
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
@@ -27,6 +27,15 @@ MSK = ZoneInfo("Europe/Moscow")
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup "
     "are exactly the same as a current content and reply markup of the message"
+)
+STICKER = Sticker(
+    file_id="s",
+    file_unique_id="s",
+    type="regular",
+    width=1,
+    height=1,
+    is_animated=False,
+    is_video=False,
 )
 
 
@@ -224,3 +233,56 @@ async def test_lang_resends_the_menu_and_old_menu_buttons_still_work(
         assert texts(await harness.send(teacher, "📋 My reports")) == [
             _("No reports yet. /report logs an activity.")
         ]
+
+
+# --- 9: step 1 ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_step_one_hint_substeps_and_activity_labels(
+    harness: Harness, world: World, tg, session_factory, i18n, locale
+):
+    this_year = today().year
+    async with session_factory() as session, session.begin():
+        user = await session.scalar(select(User).where(User.id == world.teacher.id))
+        user.locale = locale
+        session.add_all(
+            [
+                RoadmapItem(
+                    school_id=world.school_a.id,
+                    section="2. Кадровые условия",
+                    number="3",
+                    title="Семинар",
+                    due_date=date(this_year - 1, 9, 30),
+                    position=1,
+                ),
+                RoadmapItem(
+                    school_id=world.school_a.id,
+                    section="Воспитание",
+                    number="1",
+                    title="Классный час",
+                    due_date=today() + timedelta(days=3),
+                    position=2,
+                ),
+            ]
+        )
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    labels = [row[0].text for row in shown[0].reply_markup.inline_keyboard[:2]]
+    assert labels[0] == f"2.3. Семинар · ⚠ 30.09.{(this_year - 1) % 100:02d}"
+    soon = today() + timedelta(days=3)
+    shown_soon = f"{soon:%d.%m}" if soon.year == this_year else f"{soon:%d.%m.%y}"
+    assert labels[1] == f"Воспитание · 1. Классный час · {shown_soon}"
+
+    with i18n.context(), i18n.use_locale(locale):
+        step1 = _("Step {k} of {n}").format(k=1, n=4)
+        assert texts(await harness.send(teacher, sticker=STICKER)) == [
+            _(
+                "Choose the activity with a button above, or type words from its title to "
+                "search. The draft is kept; /cancel drops it."
+            )
+        ]
+        (direction,) = texts(await harness.click(teacher, ReportItem(item_id=0).pack()))
+        assert direction.startswith(step1 + " · " + _("other activity: the direction"))
+        (name,) = texts(await harness.click(teacher, "rd:health"))
+        assert name.startswith(step1 + " · " + _("other activity: its name"))

@@ -320,7 +320,10 @@ async def test_bad_input_at_every_step_keeps_the_draft(
 
     await harness.send(teacher, "/report")
     assert texts(await harness.send(teacher, sticker=sticker)) == [
-        _("Please answer with text. The draft is kept; /cancel drops it.")
+        _(
+            "Choose the activity with a button above, or type words from its title to search. "
+            "The draft is kept; /cancel drops it."
+        )
     ]
     await harness.click(teacher, ReportItem(item_id=0).pack())
     assert texts(await harness.send(teacher, "Текст вместо кнопки")) == [
