@@ -262,6 +262,16 @@ def _evidence_prompt(draft: Draft) -> str:
     return text
 
 
+def _date_line(draft: Draft, today: date) -> str:
+    """Right under the title and in bold: last week's event must not go out dated today."""
+    held = draft.held_date(today).strftime("%d.%m.%Y")
+    if draft.held_on is None:
+        return _(
+            "📅 <b>Date: today, {date}</b> — if it was held earlier, press «✏ Change»."
+        ).format(date=held)
+    return _("📅 <b>Date: {date}</b>").format(date=held)
+
+
 def _card(draft: Draft, *, today: date, default_organizer: str) -> str:
     if draft.participants_count is not None or draft.participants_category:
         participants = " ".join(
@@ -275,9 +285,9 @@ def _card(draft: Draft, *, today: date, default_organizer: str) -> str:
         _("<b>Check the report</b>")
         if draft.report_id is None
         else _("<b>Report №{id}: check the changes</b>").format(id=draft.report_id),
+        _date_line(draft, today),
         _("Activity: {value}").format(value=escape(_trim(draft.title, 300))),
         _("Direction: {value}").format(value=direction_name(draft.direction)),
-        _("Date: {value}").format(value=draft.held_date(today).strftime("%d.%m.%Y")),
         _("Completion mark: {value}").format(value=mark_name(draft.mark)),
         _("What was done: {value}").format(
             value=escape(_trim(draft.description, MAX_DESCRIPTION))

@@ -15,6 +15,8 @@ from bot.callbacks import (
     Cancel,
     LangChoice,
     MyReport,
+    ReportDate,
+    ReportField,
     ReportItem,
     ReportMark,
     ReportNav,
@@ -286,3 +288,31 @@ async def test_step_one_hint_substeps_and_activity_labels(
         assert direction.startswith(step1 + " · " + _("other activity: the direction"))
         (name,) = texts(await harness.click(teacher, "rd:health"))
         assert name.startswith(step1 + " · " + _("other activity: its name"))
+
+
+# --- 10: the date can't be missed on the card ------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_the_card_leads_with_the_date_and_says_today(
+    harness: Harness, world: World, items, tg, session_factory, i18n, locale
+):
+    await set_locale(session_factory, world.teacher.telegram_id, locale)
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.send(teacher, "/report")
+    await harness.click(teacher, ReportItem(item_id=items[0].id).pack())
+    await harness.click(teacher, ReportMark(mark="done").pack())
+    sent = await harness.send(teacher, "Провели https://a.ru/1")
+    card = texts(sent)[-1].split("\n")
+    with i18n.context(), i18n.use_locale(locale):
+        assert card[1] == _(
+            "📅 <b>Date: today, {date}</b> — if it was held earlier, press «✏ Change»."
+        ).format(date=f"{today():%d.%m.%Y}")
+        assert _("✏ Change") in card[1]
+        await harness.click(teacher, ReportNav(action="edit").pack())
+        await harness.click(teacher, ReportField(name="date").pack())
+        card = texts(await harness.click(teacher, ReportDate(days_ago=1).pack()))[-1]
+        yesterday = today() - timedelta(days=1)
+        assert card.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(
+            date=f"{yesterday:%d.%m.%Y}"
+        )
