@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardMarkup, Message
 
@@ -28,5 +29,13 @@ async def edit_markup(message: Message, markup: InlineKeyboardMarkup | None = No
     """Replace or remove a message's buttons; a message that can't be edited keeps them."""
     try:
         await message.edit_reply_markup(reply_markup=markup)
+    except TelegramBadRequest:
+        pass
+
+
+async def edit_markup_by_id(bot: Bot, chat_id: int, message_id: int) -> None:
+    """Take the buttons away from an earlier message of this chat, if it still has any."""
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
     except TelegramBadRequest:
         pass

@@ -57,10 +57,10 @@ def menu_button(name: str) -> Callable[[Message], bool]:
     return pressed
 
 
-def _nav(builder: Keyboard, *, back: bool = True) -> int:
+def _nav(builder: Keyboard, form: str, *, back: bool = True) -> int:
     if back:
-        builder.button(text=_("◀ Back"), callback_data=ReportNav(action="back"))
-    builder.button(text=_("✖ Cancel"), callback_data=Cancel())
+        builder.button(text=_("◀ Back"), callback_data=ReportNav(action="back", form=form))
+    builder.button(text=_("✖ Cancel"), callback_data=Cancel(form=form))
     return 2 if back else 1
 
 
@@ -100,83 +100,91 @@ def _due(item: RoadmapItem, today: date) -> str:
 
 
 def activity_list(
-    items: Sequence[RoadmapItem], *, page: int, total: int, today: date, searching: bool
+    items: Sequence[RoadmapItem],
+    *,
+    page: int,
+    total: int,
+    today: date,
+    searching: bool,
+    form: str,
 ) -> InlineKeyboardMarkup:
     builder = Keyboard()
     sizes: list[int] = []
     for item in items:
         builder.button(
             text=_short(f"{item_number(item)}{item.title}", 48) + _due(item, today),
-            callback_data=ReportItem(item_id=item.id),
+            callback_data=ReportItem(item_id=item.id, form=form),
         )
         sizes.append(1)
     nav = 0
     if page > 0:
-        builder.button(text="◀", callback_data=ReportPage(page=page - 1))
+        builder.button(text="◀", callback_data=ReportPage(page=page - 1, form=form))
         nav += 1
     if (page + 1) * ITEMS_PER_PAGE < total:
-        builder.button(text="▶", callback_data=ReportPage(page=page + 1))
+        builder.button(text="▶", callback_data=ReportPage(page=page + 1, form=form))
         nav += 1
     if nav:
         sizes.append(nav)
-    builder.button(text=_("➕ Other activity"), callback_data=ReportItem(item_id=0))
+    builder.button(text=_("➕ Other activity"), callback_data=ReportItem(item_id=0, form=form))
     sizes.append(1)
-    sizes.append(_nav(builder, back=searching))
+    sizes.append(_nav(builder, form, back=searching))
     builder.adjust(*sizes)
     return builder.as_markup()
 
 
-def directions() -> InlineKeyboardMarkup:
+def directions(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
     for direction in Direction:
         builder.button(
             text=direction_name(direction.value),
-            callback_data=ReportDirection(code=direction.value),
+            callback_data=ReportDirection(code=direction.value, form=form),
         )
     builder.adjust(2)
     sizes = [2] * (len(Direction) // 2)
-    sizes.append(_nav(builder))
+    sizes.append(_nav(builder, form))
     builder.adjust(*sizes)
     return builder.as_markup()
 
 
-def back_cancel() -> InlineKeyboardMarkup:
+def back_cancel(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
-    builder.adjust(_nav(builder))
+    builder.adjust(_nav(builder, form))
     return builder.as_markup()
 
 
-def marks() -> InlineKeyboardMarkup:
+def marks(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
     icons = {Mark.DONE: "✅", Mark.PARTIAL: "◐", Mark.NOT_DONE: "✖"}
     for mark in Mark:
         builder.button(
             text=f"{icons[mark]} {mark_name(mark.value)}",
-            callback_data=ReportMark(mark=mark.value),
+            callback_data=ReportMark(mark=mark.value, form=form),
         )
-    builder.adjust(1, 1, 1, _nav(builder))
+    builder.adjust(1, 1, 1, _nav(builder, form))
     return builder.as_markup()
 
 
-def evidence(has_any: bool) -> InlineKeyboardMarkup:
+def evidence(has_any: bool, form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
     if has_any:
-        builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done"))
+        builder.button(text=_("Done ✓"), callback_data=ReportNav(action="done", form=form))
     else:
-        builder.button(text=_("No evidence"), callback_data=ReportNav(action="done"))
-    builder.adjust(1, _nav(builder))
+        builder.button(text=_("No evidence"), callback_data=ReportNav(action="done", form=form))
+    builder.adjust(1, _nav(builder, form))
     return builder.as_markup()
 
 
-def summary(*, editing: bool) -> InlineKeyboardMarkup:
+def summary(*, editing: bool, form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
     builder.button(
         text=_("💾 Save changes") if editing else _("✅ Send"),
-        callback_data=ReportNav(action="submit"),
+        callback_data=ReportNav(action="submit", form=form),
     )
-    builder.button(text=_("✏ Change"), callback_data=ReportNav(action="edit"))
-    builder.button(text=_("📎 Add evidence"), callback_data=ReportField(name="evidence"))
-    builder.adjust(1, 2, _nav(builder))
+    builder.button(text=_("✏ Change"), callback_data=ReportNav(action="edit", form=form))
+    builder.button(
+        text=_("📎 Add evidence"), callback_data=ReportField(name="evidence", form=form)
+    )
+    builder.adjust(1, 2, _nav(builder, form))
     return builder.as_markup()
 
 
@@ -195,34 +203,36 @@ def field_names() -> dict[str, str]:
     }
 
 
-def fields() -> InlineKeyboardMarkup:
+def fields(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
     names = field_names()
     for name in FIELDS:
-        builder.button(text=names[name], callback_data=ReportField(name=name))
-    builder.adjust(2, 2, 2, 1, _nav(builder))
+        builder.button(text=names[name], callback_data=ReportField(name=name, form=form))
+    builder.adjust(2, 2, 2, 1, _nav(builder, form))
     return builder.as_markup()
 
 
-def dates() -> InlineKeyboardMarkup:
+def dates(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
-    builder.button(text=_("Today"), callback_data=ReportDate(days_ago=0))
-    builder.button(text=_("Yesterday"), callback_data=ReportDate(days_ago=1))
-    builder.adjust(2, _nav(builder))
+    builder.button(text=_("Today"), callback_data=ReportDate(days_ago=0, form=form))
+    builder.button(text=_("Yesterday"), callback_data=ReportDate(days_ago=1, form=form))
+    builder.adjust(2, _nav(builder, form))
     return builder.as_markup()
 
 
-def with_default(label: str, action: str) -> InlineKeyboardMarkup:
+def with_default(label: str, action: str, form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
-    builder.button(text=label, callback_data=ReportNav(action=action))
-    builder.adjust(1, _nav(builder))
+    builder.button(text=label, callback_data=ReportNav(action=action, form=form))
+    builder.adjust(1, _nav(builder, form))
     return builder.as_markup()
 
 
-def resume() -> InlineKeyboardMarkup:
+def resume(form: str) -> InlineKeyboardMarkup:
     builder = Keyboard()
-    builder.button(text=_("▶ Continue the draft"), callback_data=ReportNav(action="resume"))
-    builder.button(text=_("↺ Start over"), callback_data=ReportNav(action="restart"))
+    builder.button(
+        text=_("▶ Continue the draft"), callback_data=ReportNav(action="resume", form=form)
+    )
+    builder.button(text=_("↺ Start over"), callback_data=ReportNav(action="restart", form=form))
     builder.adjust(1)
     return builder.as_markup()
 

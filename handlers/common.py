@@ -68,11 +68,25 @@ async def cancel_command(message: Message, state: FSMContext) -> None:
     await message.answer(text)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext, user: User | None) -> None:
+async def cancel_button(
+    query: CallbackQuery, callback_data: Cancel, state: FSMContext, user: User | None
+) -> None:
     current = await state.get_state()
     if user is None and current is None:
         await refuse(query, stranger=True)
         return
+    if callback_data.form and current is not None:
+        draft = (await state.get_data()).get("draft")
+        key = draft.get("key") if isinstance(draft, dict) else None
+        if not isinstance(key, str) or not key.startswith(callback_data.form):
+            # «Отмена» under an earlier report form: whatever is in progress now stays.
+            await query.answer(
+                _("This button belongs to an earlier form; the one in progress is kept as it is."),
+                show_alert=True,
+            )
+            if isinstance(query.message, Message):
+                await edits.edit_markup(query.message, None)
+            return
     # A button without a form behind it (e.g. «Оставить» under a delete question) closes itself.
     text = _cancelled(current, await state.get_data()) if current else _("Closed.")
     await state.clear()

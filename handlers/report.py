@@ -14,6 +14,7 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -109,18 +110,50 @@ async def _save(state: FSMContext, draft: Draft, **extra: Any) -> None:
 
 
 async def _show(
-    event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+    event: Message | CallbackQuery,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    state: FSMContext | None = None,
 ) -> None:
-    """Edit the form message in place after a button; after a typed message, send a new one."""
+    """Edit the form message in place after a button; after a typed message, send a new one.
+
+    With `state`, the form message's id is kept in the FSM data, and a new form message takes
+    the buttons away from the previous one, whose buttons would only lead back into this form.
+    A button's message id is known before the reply, so it is written with the step; a new
+    message's id only after it: that costs a second short transaction, on typed answers only.
+    """
     if isinstance(event, CallbackQuery):
+        if not isinstance(event.message, Message):
+            await event.answer()
+            return
+        if state is not None:
+            await _became_form_message(event, state, event.message.message_id)
         await event.answer()
-        if isinstance(event.message, Message):
-            if await edits.edit_text(event.message, text, markup):
-                return
-            # Too old or deleted to edit: send a fresh message.
-            await event.message.answer(text, reply_markup=markup)
+        if await edits.edit_text(event.message, text, markup):
+            return
+        # Too old or deleted to edit: send a fresh message.
+        sent = await event.message.answer(text, reply_markup=markup)
+    else:
+        sent = await event.answer(text, reply_markup=markup)
+    if state is not None:
+        await _became_form_message(event, state, sent.message_id)
+
+
+async def _became_form_message(
+    event: Message | CallbackQuery, state: FSMContext, message_id: int
+) -> None:
+    previous = (await state.get_data()).get("form_msg")
+    if previous == message_id:
         return
-    await event.answer(text, reply_markup=markup)
+    await state.update_data(form_msg=message_id)
+    if isinstance(previous, int) and event.bot is not None:
+        chat = event.chat.id if isinstance(event, Message) else _chat_of(event)
+        if chat is not None:
+            await edits.edit_markup_by_id(event.bot, chat, previous)
+
+
+def _chat_of(query: CallbackQuery) -> int | None:
+    return query.message.chat.id if query.message is not None else None
 
 
 def _progress(step_state: str | None) -> str:
@@ -179,12 +212,20 @@ async def _screen(
                 "The school's roadmap has no activities yet. Choose «Other activity» and name it."
             )
         markup = kb.activity_list(
-            items, page=page, total=total, today=_today(settings), searching=bool(search)
+            items,
+            page=page,
+            total=total,
+            today=_today(settings),
+            searching=bool(search),
+            form=draft.form,
         )
-        await _show(event, text, markup)
+        await _show(event, text, markup, state)
     elif step == ReportForm.other_direction:
         await _show(
-            event, head + _("Which direction does the activity belong to?"), kb.directions()
+            event,
+            head + _("Which direction does the activity belong to?"),
+            kb.directions(draft.form),
+            state,
         )
     elif step == ReportForm.other_title:
         await _show(
@@ -193,7 +234,8 @@ async def _screen(
             + _("Write the form and topic of the activity, e.g. «Классный час „Герои России“».")
             + "\n"
             + _("At most {max} characters.").format(max=MAX_TITLE),
-            kb.back_cancel(),
+            kb.back_cancel(draft.form),
+            state,
         )
     elif step == ReportForm.mark:
         await _show(
@@ -202,7 +244,8 @@ async def _screen(
             + _("<b>{title}</b>\n\nCompletion mark:").format(
                 title=escape(_trim(draft.title, 300))
             ),
-            kb.marks(),
+            kb.marks(draft.form),
+            state,
         )
     elif step == ReportForm.description:
         text = head + _(
@@ -211,37 +254,44 @@ async def _screen(
         ).format(max=MAX_DESCRIPTION)
         if draft.description:
             text += "\n\n" + _("Now: {value}").format(value=escape(_trim(draft.description, 500)))
-        await _show(event, text, kb.back_cancel())
+        await _show(event, text, kb.back_cancel(draft.form), state)
     elif step == ReportForm.evidence:
         await _show(
-            event, head + _evidence_prompt(draft), kb.evidence(bool(draft.links or draft.files))
+            event,
+            head + _evidence_prompt(draft),
+            kb.evidence(bool(draft.links or draft.files), draft.form),
+            state,
         )
     elif step == ReportForm.summary:
         organizer = await school_name(session, draft.school_id)
         await _show(
             event,
             _card(draft, today=_today(settings), default_organizer=organizer),
-            kb.summary(editing=draft.report_id is not None),
+            kb.summary(editing=draft.report_id is not None, form=draft.form),
+            state,
         )
     elif step == ReportForm.edit_field:
-        await _show(event, _("What do you want to change?"), kb.fields())
+        await _show(event, _("What do you want to change?"), kb.fields(draft.form), state)
     elif step == ReportForm.edit_date:
         await _show(
             event,
             _("When was it held? Write the date as dd.mm.yyyy or use the buttons."),
-            kb.dates(),
+            kb.dates(draft.form),
+            state,
         )
     elif step == ReportForm.edit_participants:
         await _show(
             event,
             _("How many took part and who? E.g. «78 обучающихся 3-х классов». Send «-» for none."),
-            kb.with_default(_("No participants"), "no_participants"),
+            kb.with_default(_("No participants"), "no_participants", draft.form),
+            state,
         )
     elif step == ReportForm.edit_organizer:
         await _show(
             event,
             _("Who organized it? By default, the school."),
-            kb.with_default(_("The school"), "school_organizer"),
+            kb.with_default(_("The school"), "school_organizer", draft.form),
+            state,
         )
 
 
@@ -322,6 +372,50 @@ async def _after_step(
     await _screen(next_step, event, state, session, settings, draft)
 
 
+# --- buttons of an earlier form --------------------------------------------------------------
+
+FORM_BUTTONS: tuple[type[CallbackData], ...] = (
+    ReportItem,
+    ReportPage,
+    ReportDirection,
+    ReportDate,
+    ReportMark,
+    ReportNav,
+    ReportField,
+)
+
+
+def button_form(data: str | None) -> str:
+    """The form id a report form's button carries; "" for any other button."""
+    prefix = (data or "").split(":", 1)[0]
+    for button in FORM_BUTTONS:
+        if button.__prefix__ == prefix:
+            try:
+                return str(getattr(button.unpack(data or ""), "form", ""))
+            except (TypeError, ValueError):
+                return ""
+    return ""
+
+
+async def of_an_earlier_form(query: CallbackQuery, state: FSMContext) -> bool:
+    """A filter: the button carries a form id, and a different form is now in progress."""
+    form = button_form(query.data)
+    if not form:
+        return False
+    draft = await _draft(state)
+    return draft is not None and draft.form != form
+
+
+async def earlier_form_button(query: CallbackQuery) -> None:
+    # The current draft stays as it is; the old message only loses its buttons.
+    await query.answer(
+        _("This button belongs to an earlier form; the one in progress is kept as it is."),
+        show_alert=True,
+    )
+    if isinstance(query.message, Message):
+        await edits.edit_markup(query.message, None)
+
+
 # --- start, resume -------------------------------------------------------------------------
 
 
@@ -330,7 +424,8 @@ async def report_start(
 ) -> None:
     staff_school_id(user)
     current = await state.get_state()
-    if current and current.startswith("ReportForm") and await _draft(state) is not None:
+    draft = await _draft(state)
+    if current and current.startswith("ReportForm") and draft is not None:
         if current != ReportForm.resume.state:
             await state.update_data(step=current)
         await state.set_state(ReportForm.resume)
@@ -343,7 +438,7 @@ async def report_start(
         )
         await message.answer(
             _("You have an unsent report draft (last change {when}).").format(when=when),
-            reply_markup=kb.resume(),
+            reply_markup=kb.resume(draft.form),
         )
         return
     await _begin(message, state, user, session, settings)
@@ -1075,6 +1170,7 @@ def create_router() -> Router:
     r(my_reports, Command("my"), flags=STAFF)
     r(my_reports, menu_my, flags=STAFF)
     r(evidence_command, Command("evidence"), flags=STAFF)
+    c(earlier_form_button, of_an_earlier_form, flags=STAFF)
     c(my_page, MyPage.filter(), flags=STAFF)
     c(my_action, MyReport.filter(), ~StateFilter(EvidenceForm.collect), flags=STAFF)
 

@@ -6,7 +6,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+)
 from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, Sticker
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
@@ -16,6 +21,7 @@ from bot.callbacks import (
     LangChoice,
     MyReport,
     ReportDate,
+    ReportDirection,
     ReportField,
     ReportItem,
     ReportMark,
@@ -286,7 +292,7 @@ async def test_step_one_hint_substeps_and_activity_labels(
         ]
         (direction,) = texts(await harness.click(teacher, ReportItem(item_id=0).pack()))
         assert direction.startswith(step1 + " · " + _("other activity: the direction"))
-        (name,) = texts(await harness.click(teacher, "rd:health"))
+        (name,) = texts(await harness.click(teacher, ReportDirection(code="health").pack()))
         assert name.startswith(step1 + " · " + _("other activity: its name"))
 
 
@@ -316,3 +322,60 @@ async def test_the_card_leads_with_the_date_and_says_today(
         assert card.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(
             date=f"{yesterday:%d.%m.%Y}"
         )
+
+
+# --- 1: buttons belong to their form -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_old_form_buttons_leave_the_current_draft_alone(
+    harness: Harness, world: World, items, tg, session_factory, i18n, locale
+):
+    await set_locale(session_factory, world.teacher.telegram_id, locale)
+    teacher = tg.user(world.teacher.telegram_id)
+    # The first form: its card's «◀ Назад» and «✖ Отмена» stay on the phone after sending.
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:1:"))
+    shown = await harness.click(teacher, button(shown, "rm:done:"))
+    card = await harness.send(teacher, "Первый https://a.ru/1")
+    old_back, old_cancel = button(card, "rn:back:"), button(card, "x:")
+    await harness.click(teacher, button(card, "rn:submit:"))
+
+    # The second form, at the mark step.
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:2:"))
+    assert button(shown, "rn:back:") != old_back  # another form, another id
+    before = await draft_of(session_factory)
+    with i18n.context(), i18n.use_locale(locale):
+        hint = _("This button belongs to an earlier form; the one in progress is kept as it is.")
+    for old in (old_back, old_cancel):
+        sent = await harness.click(teacher, old, message_id=555)
+        assert alerts(sent) == [hint]
+        assert not texts(sent)  # the current draft is not drawn into the old message
+        (took,) = [r for r in sent if isinstance(r, EditMessageReplyMarkup)]
+        assert took.message_id == 555 and took.reply_markup is None
+    assert await draft_of(session_factory) == before
+    async with session_factory() as session:
+        record = await session.scalar(select(FsmRecord))
+    assert record.state == "ReportForm:mark"
+
+    # The current form's own buttons still work.
+    sent = await harness.click(teacher, button(shown, "rm:partial:"))
+    assert (await draft_of(session_factory))["mark"] == "partial"
+    assert texts(sent)
+
+
+async def test_a_typed_answer_takes_the_buttons_from_the_previous_form_message(
+    harness: Harness, world: World, items, tg, session_factory
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:1:"), message_id=10_000)
+    shown = await harness.click(teacher, button(shown, "rm:done:"), message_id=10_000)
+    sent = await harness.send(teacher, "Провели урок")  # no link: on to the evidence step
+    new, took = sent[0], sent[-1]
+    assert isinstance(new, SendMessage) and isinstance(took, EditMessageReplyMarkup)
+    assert took.message_id == 10_000 and took.reply_markup is None
+    async with session_factory() as session:
+        record = await session.scalar(select(FsmRecord))
+    assert record.data["form_msg"] != 10_000  # the new message is the form message now
