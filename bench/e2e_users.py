@@ -163,8 +163,8 @@ async def our_form(c: Chat, form: int) -> None:
         c.tally.errors += 1
         c.tally.note(f"no report number in: {text_of(answer)[:100]!r}")
         raise StepFailed
+    # The confirmation brings the menu itself: no separate «What next?» to wait for.
     c.tally.confirmed.append(int(number.group(1)))
-    await c.follow()  # «What next?» with the menu
 
 
 async def example_form(c: Chat, form: int) -> None:

@@ -114,8 +114,11 @@ async def _show(
     text: str,
     markup: InlineKeyboardMarkup | None = None,
     state: FSMContext | None = None,
+    *,
+    in_place: bool = False,
 ) -> None:
-    """Edit the form message in place after a button; after a typed message, send a new one.
+    """Edit the form message in place after a button; after a typed message, send a new one
+    (`in_place`: edit the form message kept in the FSM data, if Telegram still lets us).
 
     With `state`, the form message's id is kept in the FSM data, and a new form message takes
     the buttons away from the previous one, whose buttons would only lead back into this form.
@@ -134,6 +137,10 @@ async def _show(
         # Too old or deleted to edit: send a fresh message.
         sent = await event.message.answer(text, reply_markup=markup)
     else:
+        form_msg = (await state.get_data()).get("form_msg") if state is not None else None
+        if in_place and isinstance(form_msg, int) and event.bot is not None:
+            if await edits.edit_text_by_id(event.bot, event.chat.id, form_msg, text, markup):
+                return
         sent = await event.answer(text, reply_markup=markup)
     if state is not None:
         await _became_form_message(event, state, sent.message_id)
@@ -185,6 +192,7 @@ async def _screen(
     draft: Draft,
 ) -> None:
     """Switch to a step and draw it: the one place that knows what each step shows."""
+    previous = await state.get_state()
     await state.set_state(step)
     data = await state.get_data()
     head = _progress(step.state)
@@ -256,11 +264,13 @@ async def _screen(
             text += "\n\n" + _("Now: {value}").format(value=escape(_trim(draft.description, 500)))
         await _show(event, text, kb.back_cancel(draft.form), state)
     elif step == ReportForm.evidence:
+        # Links and files sent at this step update the one prompt instead of repeating it.
         await _show(
             event,
             head + _evidence_prompt(draft),
             kb.evidence(bool(draft.links or draft.files), draft.form),
             state,
+            in_place=previous == step.state,
         )
     elif step == ReportForm.summary:
         organizer = await school_name(session, draft.school_id)
@@ -694,15 +704,37 @@ async def evidence_file(
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
-    await _save(state, draft)
+    album = message.media_group_id
+    count = await _album_count(state, album) if album is not None else 0
+    await _save(state, draft, **({"album": {"id": album, "count": count}} if album else {}))
     if (
         draft.files
         and draft.files[-1]["unique_id"] == item["unique_id"]
         and draft.files[-1]["too_big"]
     ):
         await message.answer(_too_big_note())
-    if message.media_group_id is None:
+    if album is None:
         await _screen(ReportForm.evidence, message, state, session, settings, draft)
+        return
+    # An album comes as one update per file: one confirmation below it, counting them.
+    await _show(
+        message,
+        _("📎 Album: files received — {count}.").format(count=count)
+        + "\n\n"
+        + _progress(ReportForm.evidence.state)
+        + _evidence_prompt(draft),
+        kb.evidence(True, draft.form),
+        state,
+        in_place=count > 1,
+    )
+
+
+async def _album_count(state: FSMContext, album: str) -> int:
+    """How many files of this album have arrived, this one included."""
+    seen = (await state.get_data()).get("album")
+    if isinstance(seen, dict) and seen.get("id") == album:
+        return int(seen.get("count", 0)) + 1
+    return 1
 
 
 def _too_big_note() -> str:
@@ -754,9 +786,15 @@ async def submit(
         text = _("✅ Report №{id} is sent. The curator will review it.").format(id=report.id)
     else:
         text = _("Report №{id} was already sent.").format(id=report.id)
-    await _show(query, text)
+    # The card stays as the record of what was sent, without its buttons; the confirmation
+    # brings the menu for what comes next (one message, not a separate «Что дальше?»).
+    await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(_("What next?"), reply_markup=kb.main_menu())
+        await edits.edit_markup(query.message, None)
+        await query.message.answer(
+            text + "\n" + _("What next? The menu below: report another activity or see yours."),
+            reply_markup=kb.main_menu(),
+        )
 
 
 async def edit_menu(
@@ -1135,13 +1173,26 @@ async def collect_file(
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
+    album = message.media_group_id
+    received = await _album_count(state, album) if album is not None else 0
+    if album is not None:
+        await state.update_data(album={"id": album, "count": received})
     if holder.files[0]["too_big"]:
         await message.answer(_too_big_note())
-    if message.media_group_id is None:
-        await message.answer(
-            _("Saved to report №{id}: files {files}.").format(id=report_id, files=count),
-            reply_markup=kb.evidence_collect(),
-        )
+    text = _("Saved to report №{id}: files {files}.").format(id=report_id, files=count)
+    if album is None:
+        await message.answer(text, reply_markup=kb.evidence_collect())
+        return
+    # One confirmation per album, counting its files (each file is an update of its own).
+    text = _("📎 Album: files received — {count}.").format(count=received) + "\n" + text
+    album_msg = (await state.get_data()).get("album_msg")
+    if received > 1 and isinstance(album_msg, int) and message.bot is not None:
+        if await edits.edit_text_by_id(
+            message.bot, message.chat.id, album_msg, text, kb.evidence_collect()
+        ):
+            return
+    sent = await message.answer(text, reply_markup=kb.evidence_collect())
+    await state.update_data(album_msg=sent.message_id)
 
 
 async def collect_done(query: CallbackQuery, state: FSMContext) -> None:

@@ -12,7 +12,7 @@ from aiogram.methods import (
     EditMessageText,
     SendMessage,
 )
-from aiogram.types import InlineKeyboardMarkup, ReplyKeyboardMarkup, Sticker
+from aiogram.types import Document, InlineKeyboardMarkup, ReplyKeyboardMarkup, Sticker
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
@@ -28,7 +28,7 @@ from bot.callbacks import (
     ReportNav,
     ReportPage,
 )
-from models import ActivityReport, FsmRecord, RoadmapItem, User
+from models import ActivityReport, Evidence, FsmRecord, RoadmapItem, User
 from tests.conftest import Harness, World
 
 MSK = ZoneInfo("Europe/Moscow")
@@ -379,3 +379,128 @@ async def test_a_typed_answer_takes_the_buttons_from_the_previous_form_message(
     async with session_factory() as session:
         record = await session.scalar(select(FsmRecord))
     assert record.data["form_msg"] != 10_000  # the new message is the form message now
+
+
+# --- 4: the evidence step keeps one message; the confirmation brings the menu ---------------
+
+
+def document(harness: Harness, user, name: str, album: str | None = None):
+    return harness.updates.message(
+        user,
+        document=Document(
+            file_id=f"f-{name}", file_unique_id=f"u-{name}", file_name=name, file_size=1000
+        ),
+        media_group_id=album,
+    )
+
+
+async def to_evidence_step(harness: Harness, teacher, item_id: int) -> list:
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, f"ri:{item_id}:"))
+    await harness.click(teacher, button(shown, "rm:done:"))
+    return await harness.send(teacher, "Провели урок")  # no link: the evidence step
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_evidence_updates_one_prompt_and_the_confirmation_brings_the_menu(
+    harness: Harness, world: World, items, tg, session_factory, i18n, locale
+):
+    await set_locale(session_factory, world.teacher.telegram_id, locale)
+    teacher = tg.user(world.teacher.telegram_id)
+    (prompt,) = [
+        r
+        for r in await to_evidence_step(harness, teacher, items[0].id)
+        if isinstance(r, SendMessage)
+    ]
+    async with session_factory() as session:
+        prompt_id = (await session.scalar(select(FsmRecord))).data["form_msg"]
+    with i18n.context(), i18n.use_locale(locale):
+        step4 = _("Step {k} of {n}").format(k=4, n=4)
+        assert prompt.text.startswith(step4)
+        for n, update in enumerate(
+            [
+                harness.updates.message(teacher, "https://a.ru/1"),
+                document(harness, teacher, "протокол.pdf"),
+                harness.updates.photo(teacher),
+            ],
+            1,
+        ):
+            sent = await harness.feed(update)
+            assert not [r for r in sent if isinstance(r, SendMessage)]  # no new prompt
+            (edit,) = [r for r in sent if isinstance(r, EditMessageText)]
+            assert edit.message_id == prompt_id and edit.text.startswith(step4)
+            links, files = (1, n - 1)
+            assert (
+                _("Attached: links {links}, files {files}.").format(links=links, files=files)
+                in edit.text
+            )
+        shown = await harness.click(teacher, button([edit], "rn:done:"))
+        sent = await harness.click(teacher, button(shown, "rn:submit:"))
+        (report,) = await reports(session_factory)
+        (confirmation,) = [r for r in sent if isinstance(r, SendMessage)]
+        assert confirmation.text == (
+            _("✅ Report №{id} is sent. The curator will review it.").format(id=report.id)
+            + "\n"
+            + _("What next? The menu below: report another activity or see yours.")
+        )
+        assert isinstance(confirmation.reply_markup, ReplyKeyboardMarkup)
+        assert [type(r).__name__ for r in sent] == [
+            "AnswerCallbackQuery",
+            "EditMessageReplyMarkup",  # the card stays, without its buttons
+            "SendMessage",
+        ]
+
+
+# --- 3: one confirmation per album, with the count -------------------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_an_album_gets_one_confirmation_with_the_count(
+    harness: Harness, world: World, items, tg, session_factory, i18n, locale
+):
+    await set_locale(session_factory, world.teacher.telegram_id, locale)
+    teacher = tg.user(world.teacher.telegram_id)
+    await to_evidence_step(harness, teacher, items[0].id)
+    answers = []
+    for name in ("1.pdf", "2.pdf", "3.pdf"):
+        answers.append(await harness.feed(document(harness, teacher, name, album="alb-1")))
+    first = [r for r in answers[0] if isinstance(r, SendMessage)]
+    later = [r for batch in answers[1:] for r in batch if isinstance(r, SendMessage)]
+    assert len(first) == 1 and later == []
+    edits = [r for batch in answers[1:] for r in batch if isinstance(r, EditMessageText)]
+    async with session_factory() as session:
+        record = await session.scalar(select(FsmRecord))
+    assert [e.message_id for e in edits] == [record.data["form_msg"]] * 2
+    with i18n.context(), i18n.use_locale(locale):
+        album = _("📎 Album: files received — {count}.")
+        assert first[0].text.startswith(album.format(count=1))
+        assert [e.text.split("\n")[0] for e in edits] == [
+            album.format(count=2),
+            album.format(count=3),
+        ]
+    assert [f["name"] for f in record.data["draft"]["files"]] == ["1.pdf", "2.pdf", "3.pdf"]
+
+    # A second album starts its own confirmation.
+    sent = await harness.feed(document(harness, teacher, "4.pdf", album="alb-2"))
+    assert len([r for r in sent if isinstance(r, SendMessage)]) == 1
+
+
+async def test_an_album_added_later_with_evidence_gets_one_confirmation(
+    harness: Harness, world: World, items, tg, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await submit_one(harness, teacher, items[0].id)
+    (report,) = await reports(session_factory)
+    await harness.click(teacher, MyReport(action="evidence", report_id=report.id).pack())
+    one = await harness.feed(document(harness, teacher, "a.pdf", album="alb-9"))
+    two = await harness.feed(document(harness, teacher, "b.pdf", album="alb-9"))
+    (sent,) = [r for r in one if isinstance(r, SendMessage)]
+    (edit,) = [r for r in two if isinstance(r, EditMessageText)]
+    assert not [r for r in two if isinstance(r, SendMessage)]
+    assert sent.text.startswith(_("📎 Album: files received — {count}.").format(count=1))
+    assert edit.text.startswith(_("📎 Album: files received — {count}.").format(count=2))
+    async with session_factory() as session:
+        names = await session.scalars(
+            select(Evidence.file_name).where(Evidence.report_id == report.id)
+        )
+        assert sorted(n for n in names if n) == ["a.pdf", "b.pdf"]
