@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
@@ -36,8 +37,10 @@ from bot.callbacks import (
     ReportPage,
 )
 from bot.config import Settings
+from bot.middlewares import AccessMiddleware
 from bot.states import EvidenceForm, ReportForm
 from bot.texts import direction_name, input_problem, mark_name, review_state_name
+from handlers.fallback import edit_not_taken
 from models import ActivityReport, EvidenceKind, Mark, ReviewState, User
 from models.base import utcnow
 from models.errors import InvalidInput
@@ -564,6 +567,7 @@ async def other_title(
         await message.answer(_hint(error))
         return
     draft.item_id, draft.title = None, title
+    await _remember_answer(state, "title", message)
     await _after_step(message, state, session, settings, draft, ReportForm.mark)
 
 
@@ -592,12 +596,11 @@ async def description_given(
     if draft is None:
         return
     try:
-        draft.description = clean_text(message.text, limit=MAX_DESCRIPTION)
-        found = links_in_text(draft.description)
-        draft.add_links(found)
+        found = _set_description(draft, message.text or "", settings)
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
+    await _remember_answer(state, "description", message)
     await _note_links_elsewhere(message, session, draft, found)
     data = await state.get_data()
     if draft.links and not data.get("reached_summary"):
@@ -847,6 +850,18 @@ async def date_button(
     await _screen(ReportForm.summary, query, state, session, settings, draft)
 
 
+def _set_title(draft: Draft, text: str, settings: Settings) -> None:
+    draft.title = clean_text(text, limit=MAX_TITLE)
+
+
+def _set_description(draft: Draft, text: str, settings: Settings) -> list[str]:
+    """The text, and the links written in it as evidence; returns those links."""
+    draft.description = clean_text(text, limit=MAX_DESCRIPTION)
+    found = links_in_text(draft.description)
+    draft.add_links(found)
+    return found
+
+
 def _set_date(draft: Draft, text: str, settings: Settings) -> None:
     draft.held_on = parse_held_on(text, today=_today(settings)).isoformat()
 
@@ -860,11 +875,19 @@ def _set_organizer(draft: Draft, text: str, settings: Settings) -> None:
     draft.organizer = None if text in {"-", "—"} else clean_text(text, limit=MAX_SHORT_TEXT)
 
 
-# The card's fields typed from «Изменить»: each parses the text into the draft or raises.
+# The card's fields typed from «Изменить», by the step that asks for them.
 TYPED_FIELDS = {
-    ReportForm.edit_date.state: _set_date,
-    ReportForm.edit_participants.state: _set_participants,
-    ReportForm.edit_organizer.state: _set_organizer,
+    ReportForm.edit_date.state: "date",
+    ReportForm.edit_participants.state: "participants",
+    ReportForm.edit_organizer.state: "organizer",
+}
+# Typed answers: each parses the text into the draft or raises; an edit of one goes here too.
+EDITABLE: dict[str, Callable[[Draft, str, Settings], object]] = {
+    "title": _set_title,
+    "description": _set_description,
+    "date": _set_date,
+    "participants": _set_participants,
+    "organizer": _set_organizer,
 }
 
 
@@ -874,14 +897,65 @@ async def field_typed(
     draft = await _require_draft(message, state)
     if draft is None:
         return
-    apply = TYPED_FIELDS[await state.get_state() or ""]
+    field = TYPED_FIELDS[await state.get_state() or ""]
     try:
-        apply(draft, message.text or "", settings)
+        EDITABLE[field](draft, message.text or "", settings)
+    except InvalidInput as error:
+        await message.answer(_hint(error))
+        return
+    await _remember_answer(state, field, message)
+    await _save(state, draft)
+    await _screen(ReportForm.summary, message, state, session, settings, draft)
+
+
+async def _remember_answer(state: FSMContext, field: str, message: Message) -> None:
+    """Which message answered which field: an edit of that message changes the field."""
+    answers = (await state.get_data()).get("answers")
+    await state.update_data(
+        answers={**(answers if isinstance(answers, dict) else {}), field: message.message_id}
+    )
+
+
+async def answer_edited(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    """An edited answer of this form updates the draft (and the card, if it is shown)."""
+    answers = (await state.get_data()).get("answers")
+    field = next(
+        (f for f, m in (answers or {}).items() if m == message.message_id),
+        None,
+    )
+    draft = await _draft(state)
+    if (
+        draft is None
+        or field not in EDITABLE
+        or message.text is None
+        or (field == "title" and draft.item_id is not None)  # a roadmap item was chosen since
+    ):
+        await edit_not_taken(message, user)
+        return
+    try:
+        EDITABLE[field](draft, message.text, settings)
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
     await _save(state, draft)
-    await _screen(ReportForm.summary, message, state, session, settings, draft)
+    if await state.get_state() == ReportForm.summary.state:
+        organizer = await school_name(session, draft.school_id)
+        await _show(
+            message,
+            _card(draft, today=_today(settings), default_organizer=organizer),
+            kb.summary(editing=draft.report_id is not None, form=draft.form),
+            state,
+            in_place=True,
+        )
+        return
+    name = kb.field_names()["activity" if field == "title" else field]
+    await message.answer(_("✏ Your edit is taken: «{field}» is updated.").format(field=name))
 
 
 async def default_value(
@@ -1264,6 +1338,9 @@ def create_router() -> Router:
         flags=STAFF,
     )
     c(back, StateFilter(ReportForm), ReportNav.filter(F.action == "back"), flags=STAFF)
+
+    router.edited_message.middleware(AccessMiddleware())
+    router.edited_message.register(answer_edited, StateFilter(ReportForm), flags=STAFF)
 
     r(fallback_evidence, ReportForm.evidence, flags=STAFF)
     r(fallback_summary, ReportForm.summary, flags=STAFF)

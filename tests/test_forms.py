@@ -504,3 +504,98 @@ async def test_an_album_added_later_with_evidence_gets_one_confirmation(
             select(Evidence.file_name).where(Evidence.report_id == report.id)
         )
         assert sorted(n for n in names if n) == ["a.pdf", "b.pdf"]
+
+
+# --- 8: edits of answers are taken; other edits are answered ---------------------------------
+
+
+@pytest.mark.parametrize("locale", ["ru", "en"])
+async def test_an_edited_description_updates_the_draft_and_the_card(
+    harness: Harness, world: World, items, tg, session_factory, i18n, locale
+):
+    await set_locale(session_factory, world.teacher.telegram_id, locale)
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:1:"))
+    await harness.click(teacher, button(shown, "rm:done:"))
+    typed = harness.updates.message(teacher, "Провели урок https://a.ru/1")
+    await harness.feed(typed)  # straight to the card
+    async with session_factory() as session:
+        card_id = (await session.scalar(select(FsmRecord))).data["form_msg"]
+
+    sent = await harness.feed(
+        harness.updates.edited(typed, "Провели два урока https://a.ru/1 https://a.ru/2")
+    )
+    draft = await draft_of(session_factory)
+    assert draft["description"] == "Провели два урока https://a.ru/1 https://a.ru/2"
+    assert draft["links"] == ["https://a.ru/1", "https://a.ru/2"]
+    (card,) = [r for r in sent if isinstance(r, EditMessageText)]
+    assert card.message_id == card_id and "Провели два урока" in card.text
+    assert not [r for r in sent if isinstance(r, SendMessage)]
+
+    # An edit of a message that answered nothing of this form is answered, not ignored.
+    other = await harness.send(teacher, "просто текст")
+    sent = await harness.feed(harness.updates.edited(harness.updates.message(teacher, "x"), "y"))
+    with i18n.context(), i18n.use_locale(locale):
+        assert texts(sent) == [
+            _(
+                "Edits of sent messages aren't taken here. If something needs correcting, "
+                "send it again as a new message."
+            )
+        ]
+    assert texts(other)  # (the stray text got the card's hint)
+
+    await harness.click(teacher, button([card], "rn:submit:"))
+    (report,) = await reports(session_factory)
+    assert report.description == "Провели два урока https://a.ru/1 https://a.ru/2"
+
+
+async def test_an_edited_title_before_the_card_is_taken_and_said_so(
+    harness: Harness, world: World, items, tg, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:0:"))
+    await harness.click(teacher, button(shown, "rd:health:"))
+    typed = harness.updates.message(teacher, "День здоровя")
+    await harness.feed(typed)
+    sent = await harness.feed(harness.updates.edited(typed, "День здоровья"))
+    assert (await draft_of(session_factory))["title"] == "День здоровья"
+    assert texts(sent) == [
+        _("✏ Your edit is taken: «{field}» is updated.").format(field=_("Activity"))
+    ]
+
+
+async def test_edits_after_the_form_and_by_strangers(
+    harness: Harness, world: World, items, tg, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    typed = harness.updates.message(teacher, "Сделали https://a.ru/1")
+    await harness.send(teacher, "/report")
+    await harness.click(teacher, ReportItem(item_id=items[0].id).pack())
+    await harness.click(teacher, ReportMark(mark="done").pack())
+    await harness.feed(typed)
+    await harness.click(teacher, ReportNav(action="submit").pack())
+    sent = await harness.feed(harness.updates.edited(typed, "Сделали иначе"))
+    assert texts(sent) == [
+        _(
+            "Edits of sent messages aren't taken here. If something needs correcting, "
+            "send it again as a new message."
+        )
+    ]
+    (report,) = await reports(session_factory)
+    assert report.description == "Сделали https://a.ru/1"
+
+    stranger = tg.user(424242)
+    sent = await harness.feed(harness.updates.edited(harness.updates.message(stranger, "a"), "b"))
+    assert texts(sent) == [
+        _(
+            "This bot is for schools, their curators and municipal coordinators. "
+            "To get access, ask your municipal coordinator or curator for an invite link "
+            "and open it."
+        )
+    ]
+
+
+async def test_edited_messages_are_subscribed(dispatcher):
+    assert "edited_message" in dispatcher.resolve_used_update_types()
