@@ -7,7 +7,7 @@ from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.access import public
-from bot.middlewares import AccessMiddleware, refuse
+from bot.middlewares import refuse
 from models import User
 
 
@@ -44,7 +44,6 @@ def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
     router = Router(name=__name__)
     router.message.register(unknown_message, flags=public())
-    router.edited_message.middleware(AccessMiddleware())
     router.edited_message.register(edit_not_taken, flags=public())
     router.callback_query.register(stale_button, flags=public())
     return router

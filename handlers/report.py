@@ -37,7 +37,6 @@ from bot.callbacks import (
     ReportPage,
 )
 from bot.config import Settings
-from bot.middlewares import AccessMiddleware
 from bot.states import EvidenceForm, ReportForm
 from bot.texts import direction_name, input_problem, mark_name, review_state_name
 from handlers.fallback import edit_not_taken
@@ -1339,7 +1338,6 @@ def create_router() -> Router:
     )
     c(back, StateFilter(ReportForm), ReportNav.filter(F.action == "back"), flags=STAFF)
 
-    router.edited_message.middleware(AccessMiddleware())
     router.edited_message.register(answer_edited, StateFilter(ReportForm), flags=STAFF)
 
     r(fallback_evidence, ReportForm.evidence, flags=STAFF)
