@@ -12,8 +12,13 @@ from pydantic import Field
 Id = Annotated[int, Field(ge=0, le=2**53)]
 
 
+# A report form's buttons carry its form id (the draft key's first 8 characters), so a button
+# of an earlier form is told apart from the current one. "" is a button of no particular form.
+FormId = Annotated[str, Field(max_length=8)]
+
+
 class Cancel(CallbackData, prefix="x"):
-    pass
+    form: FormId = ""
 
 
 class LangChoice(CallbackData, prefix="lang"):
@@ -58,32 +63,39 @@ class ReportItem(CallbackData, prefix="ri"):
     """A roadmap item chosen for the report; 0 means «Другое мероприятие»."""
 
     item_id: Id
+    form: FormId = ""
 
 
 class ReportPage(CallbackData, prefix="rp"):
     page: Id
+    form: FormId = ""
 
 
 class ReportDirection(CallbackData, prefix="rd"):
     code: str
+    form: FormId = ""
 
 
 class ReportDate(CallbackData, prefix="rdt"):
     days_ago: Id
+    form: FormId = ""
 
 
 class ReportMark(CallbackData, prefix="rm"):
     mark: str
+    form: FormId = ""
 
 
 class ReportNav(CallbackData, prefix="rn"):
     """Form navigation: back, submit, edit, evidence, done, no_evidence, resume, restart."""
 
     action: str
+    form: FormId = ""
 
 
 class ReportField(CallbackData, prefix="rf"):
     name: str
+    form: FormId = ""
 
 
 class MyReport(CallbackData, prefix="rmy"):

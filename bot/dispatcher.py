@@ -103,11 +103,13 @@ def create_dispatcher(
     access = AccessMiddleware()
     dp.message.middleware(access)
     dp.callback_query.middleware(access)
+    dp.edited_message.middleware(access)
 
     # School data never goes to groups or channels: only private chats reach the features.
     private = Router(name="private")
     private.message.filter(F.chat.type == ChatType.PRIVATE)
     private.callback_query.filter(F.message.chat.type == ChatType.PRIVATE)
+    private.edited_message.filter(F.chat.type == ChatType.PRIVATE)
     private.include_routers(*get_routers())
     dp.include_router(private)
     run_sync_filters_inline(dp)

@@ -13,7 +13,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import keyboards
+from bot import edits, keyboards
 from bot.access import OVERSIGHT, allow
 from bot.callbacks import (
     InviteDone,
@@ -48,8 +48,10 @@ async def _edit_or_answer(
     query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> None:
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=markup)
+    if isinstance(query.message, Message) and not await edits.edit_text(
+        query.message, text, markup
+    ):
+        await query.message.answer(text, reply_markup=markup)
 
 
 # --- /addschool -----------------------------------------------------------------------------

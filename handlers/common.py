@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from aiogram import Bot, Router
 from aiogram.filters import Command
@@ -12,34 +13,86 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import keyboards
+from bot import edits, keyboards
 from bot.access import EVERY_ROLE, allow, public
 from bot.callbacks import Cancel, LangChoice
 from bot.commands import commands_for, set_user_commands
+from bot.middlewares import refuse
+from bot.report_keyboards import main_menu
+from bot.states import (
+    AddSchool,
+    DiagnosticsForm,
+    EvidenceForm,
+    InviteForm,
+    ReportForm,
+    ReviewForm,
+    RoadmapImport,
+)
 from bot.texts import role_name
-from models import User
+from models import Role, User
 from models.audit import record
 from models.users import visible_schools
 
 
+def _cancelled(state_name: str | None, data: dict[str, Any]) -> str:
+    """What a cancel closed, in the user's words: it depends on the form it was pressed in."""
+    group = (state_name or "").split(":")[0]
+    if group == ReportForm.__name__:
+        draft = data.get("draft")
+        report_id = draft.get("report_id") if isinstance(draft, dict) else None
+        if report_id:
+            return _("Changes to report №{id} are discarded; the report stays as it was.").format(
+                id=report_id
+            )
+        return _("The report draft is discarded. /report starts a new one.")
+    texts = {
+        EvidenceForm.__name__: _("Adding evidence is finished; what you sent is saved."),
+        InviteForm.__name__: _("The invite is cancelled; no link was made."),
+        AddSchool.__name__: _("Adding the school is cancelled; nothing was saved."),
+        DiagnosticsForm.__name__: _(
+            "The self-diagnosis is paused; your answers are saved. /diagnostics continues it."
+        ),
+        ReviewForm.__name__: _("The return is cancelled; the report stays in the review queue."),
+        RoadmapImport.__name__: _("The import is cancelled; the roadmap is unchanged."),
+    }
+    if group in texts:
+        return texts[group]
+    if state_name:
+        return _("The form is closed; saved answers stay.")
+    return _("There is nothing to cancel.")
+
+
 async def cancel_command(message: Message, state: FSMContext) -> None:
-    had_form = await state.get_state() is not None
+    text = _cancelled(await state.get_state(), await state.get_data())
     await state.clear()
-    text = (
-        _("The form is closed. An unsent report draft is discarded; saved answers stay.")
-        if had_form
-        else _("There is nothing to cancel.")
-    )
     await message.answer(text)
 
 
-async def cancel_button(query: CallbackQuery, state: FSMContext) -> None:
+async def cancel_button(
+    query: CallbackQuery, callback_data: Cancel, state: FSMContext, user: User | None
+) -> None:
+    current = await state.get_state()
+    if user is None and current is None:
+        await refuse(query, stranger=True)
+        return
+    if callback_data.form and current is not None:
+        draft = (await state.get_data()).get("draft")
+        key = draft.get("key") if isinstance(draft, dict) else None
+        if not isinstance(key, str) or not key.startswith(callback_data.form):
+            # «Отмена» under an earlier report form: whatever is in progress now stays.
+            await query.answer(
+                _("This button belongs to an earlier form; the one in progress is kept as it is."),
+                show_alert=True,
+            )
+            if isinstance(query.message, Message):
+                await edits.edit_markup(query.message, None)
+            return
+    # A button without a form behind it (e.g. «Оставить» under a delete question) closes itself.
+    text = _cancelled(current, await state.get_data()) if current else _("Closed.")
     await state.clear()
     await query.answer()
-    if query.message is not None and hasattr(query.message, "edit_text"):
-        await query.message.edit_text(
-            _("The form is closed. An unsent report draft is discarded; saved answers stay.")
-        )
+    if isinstance(query.message, Message):
+        await edits.edit_text(query.message, text)
 
 
 async def help_command(message: Message, user: User | None) -> None:
@@ -102,8 +155,13 @@ async def lang_chosen(
             else _("Language set: Russian.")
         )
         await query.answer()
-        if query.message is not None and hasattr(query.message, "edit_text"):
-            await query.message.edit_text(text)
+        if user.role in (Role.TEACHER, Role.COORDINATOR):
+            # The on-screen menu keeps the language it was drawn in: draw it anew.
+            if isinstance(query.message, Message):
+                await edits.edit_markup(query.message, None)
+            await bot.send_message(user.telegram_id, text, reply_markup=main_menu())
+        elif isinstance(query.message, Message):
+            await edits.edit_text(query.message, text)
         await set_user_commands(bot, user.telegram_id, user.role)
 
 

@@ -26,6 +26,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import diagnostics_keyboards as kb
+from bot import edits
 from bot.access import OVERSIGHT, allow
 from bot.callbacks import (
     DiagAnswer,
@@ -200,13 +201,9 @@ class Reply:
             await self.ack()
             message = self.event.message
             if isinstance(message, Message):
-                try:
-                    await message.edit_text(text, reply_markup=markup)
+                if await edits.edit_text(message, text, markup):
                     return message.message_id
-                except TelegramBadRequest as exc:
-                    if "not modified" in exc.message:
-                        return message.message_id
-                    logger.info("could not edit a message, sending anew: %s", exc.message)
+                logger.info("could not edit message %s, sending anew", message.message_id)
         return await self.send(text, markup)
 
     async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
@@ -1212,10 +1209,7 @@ async def add_to_roadmap(
     view = await runs.load_run(session, run)
     _parts, markup = await result_card(session, view, runs.score_view(view), user, settings)
     if isinstance(query.message, Message):
-        try:
-            await query.message.edit_reply_markup(reply_markup=markup)
-        except TelegramBadRequest as exc:
-            logger.info("could not update the roadmap buttons: %s", exc.message)
+        await edits.edit_markup(query.message, markup)
 
 
 # --- XLSX questionnaires ---------------------------------------------------------------------

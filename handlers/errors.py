@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import gettext as _
 
+from bot.edits import not_modified
 from models.errors import AccessDenied, DomainError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ def _private_chat_of(update: Update) -> int | None:
 async def on_error(event: ErrorEvent, bot: Bot) -> None:
     update = event.update
     error = event.exception
+    if isinstance(error, TelegramBadRequest) and not_modified(error):
+        # A double tap asked for the text the message already shows: nothing went wrong.
+        logger.info("update %s: message not modified", update.update_id)
+        return
     if isinstance(error, TelegramAPIError):
         logger.warning(
             "update %s: reply not delivered: %s", update.update_id, type(error).__name__

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import edits
 from bot import report_keyboards as kb
 from bot.access import SCHOOL_STAFF, allow
 from bot.callbacks import (
@@ -37,6 +39,7 @@ from bot.callbacks import (
 from bot.config import Settings
 from bot.states import EvidenceForm, ReportForm
 from bot.texts import direction_name, input_problem, mark_name, review_state_name
+from handlers.fallback import edit_not_taken
 from models import ActivityReport, EvidenceKind, Mark, ReviewState, User
 from models.base import utcnow
 from models.errors import InvalidInput
@@ -109,29 +112,70 @@ async def _save(state: FSMContext, draft: Draft, **extra: Any) -> None:
 
 
 async def _show(
-    event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+    event: Message | CallbackQuery,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+    state: FSMContext | None = None,
+    *,
+    in_place: bool = False,
 ) -> None:
-    """Edit the form message in place after a button; after a typed message, send a new one."""
+    """Edit the form message in place after a button; after a typed message, send a new one
+    (`in_place`: edit the form message kept in the FSM data, if Telegram still lets us).
+
+    With `state`, the form message's id is kept in the FSM data, and a new form message takes
+    the buttons away from the previous one, whose buttons would only lead back into this form.
+    A button's message id is known before the reply, so it is written with the step; a new
+    message's id only after it: that costs a second short transaction, on typed answers only.
+    """
     if isinstance(event, CallbackQuery):
+        if not isinstance(event.message, Message):
+            await event.answer()
+            return
+        if state is not None:
+            await _became_form_message(event, state, event.message.message_id)
         await event.answer()
-        if isinstance(event.message, Message):
-            try:
-                await event.message.edit_text(text, reply_markup=markup)
+        if await edits.edit_text(event.message, text, markup):
+            return
+        # Too old or deleted to edit: send a fresh message.
+        sent = await event.message.answer(text, reply_markup=markup)
+    else:
+        form_msg = (await state.get_data()).get("form_msg") if state is not None else None
+        if in_place and isinstance(form_msg, int) and event.bot is not None:
+            if await edits.edit_text_by_id(event.bot, event.chat.id, form_msg, text, markup):
                 return
-            except TelegramBadRequest as exc:
-                if "not modified" in str(exc):
-                    return
-                # Too old or deleted to edit: fall through and send a fresh message.
-            await event.message.answer(text, reply_markup=markup)
+        sent = await event.answer(text, reply_markup=markup)
+    if state is not None:
+        await _became_form_message(event, state, sent.message_id)
+
+
+async def _became_form_message(
+    event: Message | CallbackQuery, state: FSMContext, message_id: int
+) -> None:
+    previous = (await state.get_data()).get("form_msg")
+    if previous == message_id:
         return
-    await event.answer(text, reply_markup=markup)
+    await state.update_data(form_msg=message_id)
+    if isinstance(previous, int) and event.bot is not None:
+        chat = event.chat.id if isinstance(event, Message) else _chat_of(event)
+        if chat is not None:
+            await edits.edit_markup_by_id(event.bot, chat, previous)
+
+
+def _chat_of(query: CallbackQuery) -> int | None:
+    return query.message.chat.id if query.message is not None else None
 
 
 def _progress(step_state: str | None) -> str:
     step = STEP_OF.get(step_state or "")
     if step is None:
         return ""
-    return _("Step {k} of {n}").format(k=step, n=STEPS) + "\n"
+    head = _("Step {k} of {n}").format(k=step, n=STEPS)
+    # «Другое мероприятие» takes two more screens within step 1: say which one this is.
+    if step_state == ReportForm.other_direction.state:
+        head += " · " + _("other activity: the direction")
+    elif step_state == ReportForm.other_title.state:
+        head += " · " + _("other activity: its name")
+    return head + "\n"
 
 
 def _hint(error: InvalidInput) -> str:
@@ -150,6 +194,7 @@ async def _screen(
     draft: Draft,
 ) -> None:
     """Switch to a step and draw it: the one place that knows what each step shows."""
+    previous = await state.get_state()
     await state.set_state(step)
     data = await state.get_data()
     head = _progress(step.state)
@@ -177,12 +222,20 @@ async def _screen(
                 "The school's roadmap has no activities yet. Choose «Other activity» and name it."
             )
         markup = kb.activity_list(
-            items, page=page, total=total, today=_today(settings), searching=bool(search)
+            items,
+            page=page,
+            total=total,
+            today=_today(settings),
+            searching=bool(search),
+            form=draft.form,
         )
-        await _show(event, text, markup)
+        await _show(event, text, markup, state)
     elif step == ReportForm.other_direction:
         await _show(
-            event, head + _("Which direction does the activity belong to?"), kb.directions()
+            event,
+            head + _("Which direction does the activity belong to?"),
+            kb.directions(draft.form),
+            state,
         )
     elif step == ReportForm.other_title:
         await _show(
@@ -191,7 +244,8 @@ async def _screen(
             + _("Write the form and topic of the activity, e.g. «Классный час „Герои России“».")
             + "\n"
             + _("At most {max} characters.").format(max=MAX_TITLE),
-            kb.back_cancel(),
+            kb.back_cancel(draft.form),
+            state,
         )
     elif step == ReportForm.mark:
         await _show(
@@ -200,7 +254,8 @@ async def _screen(
             + _("<b>{title}</b>\n\nCompletion mark:").format(
                 title=escape(_trim(draft.title, 300))
             ),
-            kb.marks(),
+            kb.marks(draft.form),
+            state,
         )
     elif step == ReportForm.description:
         text = head + _(
@@ -209,37 +264,46 @@ async def _screen(
         ).format(max=MAX_DESCRIPTION)
         if draft.description:
             text += "\n\n" + _("Now: {value}").format(value=escape(_trim(draft.description, 500)))
-        await _show(event, text, kb.back_cancel())
+        await _show(event, text, kb.back_cancel(draft.form), state)
     elif step == ReportForm.evidence:
+        # Links and files sent at this step update the one prompt instead of repeating it.
         await _show(
-            event, head + _evidence_prompt(draft), kb.evidence(bool(draft.links or draft.files))
+            event,
+            head + _evidence_prompt(draft),
+            kb.evidence(bool(draft.links or draft.files), draft.form),
+            state,
+            in_place=previous == step.state,
         )
     elif step == ReportForm.summary:
         organizer = await school_name(session, draft.school_id)
         await _show(
             event,
             _card(draft, today=_today(settings), default_organizer=organizer),
-            kb.summary(editing=draft.report_id is not None),
+            kb.summary(editing=draft.report_id is not None, form=draft.form),
+            state,
         )
     elif step == ReportForm.edit_field:
-        await _show(event, _("What do you want to change?"), kb.fields())
+        await _show(event, _("What do you want to change?"), kb.fields(draft.form), state)
     elif step == ReportForm.edit_date:
         await _show(
             event,
             _("When was it held? Write the date as dd.mm.yyyy or use the buttons."),
-            kb.dates(),
+            kb.dates(draft.form),
+            state,
         )
     elif step == ReportForm.edit_participants:
         await _show(
             event,
             _("How many took part and who? E.g. «78 обучающихся 3-х классов». Send «-» for none."),
-            kb.with_default(_("No participants"), "no_participants"),
+            kb.with_default(_("No participants"), "no_participants", draft.form),
+            state,
         )
     elif step == ReportForm.edit_organizer:
         await _show(
             event,
             _("Who organized it? By default, the school."),
-            kb.with_default(_("The school"), "school_organizer"),
+            kb.with_default(_("The school"), "school_organizer", draft.form),
+            state,
         )
 
 
@@ -260,6 +324,16 @@ def _evidence_prompt(draft: Draft) -> str:
     return text
 
 
+def _date_line(draft: Draft, today: date) -> str:
+    """Right under the title and in bold: last week's event must not go out dated today."""
+    held = draft.held_date(today).strftime("%d.%m.%Y")
+    if draft.held_on is None:
+        return _(
+            "📅 <b>Date: today, {date}</b> — if it was held earlier, press «✏ Change»."
+        ).format(date=held)
+    return _("📅 <b>Date: {date}</b>").format(date=held)
+
+
 def _card(draft: Draft, *, today: date, default_organizer: str) -> str:
     if draft.participants_count is not None or draft.participants_category:
         participants = " ".join(
@@ -273,9 +347,9 @@ def _card(draft: Draft, *, today: date, default_organizer: str) -> str:
         _("<b>Check the report</b>")
         if draft.report_id is None
         else _("<b>Report №{id}: check the changes</b>").format(id=draft.report_id),
+        _date_line(draft, today),
         _("Activity: {value}").format(value=escape(_trim(draft.title, 300))),
         _("Direction: {value}").format(value=direction_name(draft.direction)),
-        _("Date: {value}").format(value=draft.held_date(today).strftime("%d.%m.%Y")),
         _("Completion mark: {value}").format(value=mark_name(draft.mark)),
         _("What was done: {value}").format(
             value=escape(_trim(draft.description, MAX_DESCRIPTION))
@@ -310,6 +384,50 @@ async def _after_step(
     await _screen(next_step, event, state, session, settings, draft)
 
 
+# --- buttons of an earlier form --------------------------------------------------------------
+
+FORM_BUTTONS: tuple[type[CallbackData], ...] = (
+    ReportItem,
+    ReportPage,
+    ReportDirection,
+    ReportDate,
+    ReportMark,
+    ReportNav,
+    ReportField,
+)
+
+
+def button_form(data: str | None) -> str:
+    """The form id a report form's button carries; "" for any other button."""
+    prefix = (data or "").split(":", 1)[0]
+    for button in FORM_BUTTONS:
+        if button.__prefix__ == prefix:
+            try:
+                return str(getattr(button.unpack(data or ""), "form", ""))
+            except (TypeError, ValueError):
+                return ""
+    return ""
+
+
+async def of_an_earlier_form(query: CallbackQuery, state: FSMContext) -> bool:
+    """A filter: the button carries a form id, and a different form is now in progress."""
+    form = button_form(query.data)
+    if not form:
+        return False
+    draft = await _draft(state)
+    return draft is not None and draft.form != form
+
+
+async def earlier_form_button(query: CallbackQuery) -> None:
+    # The current draft stays as it is; the old message only loses its buttons.
+    await query.answer(
+        _("This button belongs to an earlier form; the one in progress is kept as it is."),
+        show_alert=True,
+    )
+    if isinstance(query.message, Message):
+        await edits.edit_markup(query.message, None)
+
+
 # --- start, resume -------------------------------------------------------------------------
 
 
@@ -318,7 +436,8 @@ async def report_start(
 ) -> None:
     staff_school_id(user)
     current = await state.get_state()
-    if current and current.startswith("ReportForm") and await _draft(state) is not None:
+    draft = await _draft(state)
+    if current and current.startswith("ReportForm") and draft is not None:
         if current != ReportForm.resume.state:
             await state.update_data(step=current)
         await state.set_state(ReportForm.resume)
@@ -331,7 +450,7 @@ async def report_start(
         )
         await message.answer(
             _("You have an unsent report draft (last change {when}).").format(when=when),
-            reply_markup=kb.resume(),
+            reply_markup=kb.resume(draft.form),
         )
         return
     await _begin(message, state, user, session, settings)
@@ -447,6 +566,7 @@ async def other_title(
         await message.answer(_hint(error))
         return
     draft.item_id, draft.title = None, title
+    await _remember_answer(state, "title", message)
     await _after_step(message, state, session, settings, draft, ReportForm.mark)
 
 
@@ -475,12 +595,11 @@ async def description_given(
     if draft is None:
         return
     try:
-        draft.description = clean_text(message.text, limit=MAX_DESCRIPTION)
-        found = links_in_text(draft.description)
-        draft.add_links(found)
+        found = _set_description(draft, message.text or "", settings)
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
+    await _remember_answer(state, "description", message)
     await _note_links_elsewhere(message, session, draft, found)
     data = await state.get_data()
     if draft.links and not data.get("reached_summary"):
@@ -587,15 +706,37 @@ async def evidence_file(
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
-    await _save(state, draft)
+    album = message.media_group_id
+    count = await _album_count(state, album) if album is not None else 0
+    await _save(state, draft, **({"album": {"id": album, "count": count}} if album else {}))
     if (
         draft.files
         and draft.files[-1]["unique_id"] == item["unique_id"]
         and draft.files[-1]["too_big"]
     ):
         await message.answer(_too_big_note())
-    if message.media_group_id is None:
+    if album is None:
         await _screen(ReportForm.evidence, message, state, session, settings, draft)
+        return
+    # An album comes as one update per file: one confirmation below it, counting them.
+    await _show(
+        message,
+        _("📎 Album: files received — {count}.").format(count=count)
+        + "\n\n"
+        + _progress(ReportForm.evidence.state)
+        + _evidence_prompt(draft),
+        kb.evidence(True, draft.form),
+        state,
+        in_place=count > 1,
+    )
+
+
+async def _album_count(state: FSMContext, album: str) -> int:
+    """How many files of this album have arrived, this one included."""
+    seen = (await state.get_data()).get("album")
+    if isinstance(seen, dict) and seen.get("id") == album:
+        return int(seen.get("count", 0)) + 1
+    return 1
 
 
 def _too_big_note() -> str:
@@ -647,9 +788,15 @@ async def submit(
         text = _("✅ Report №{id} is sent. The curator will review it.").format(id=report.id)
     else:
         text = _("Report №{id} was already sent.").format(id=report.id)
-    await _show(query, text)
+    # The card stays as the record of what was sent, without its buttons; the confirmation
+    # brings the menu for what comes next (one message, not a separate «Что дальше?»).
+    await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(_("What next?"), reply_markup=kb.main_menu())
+        await edits.edit_markup(query.message, None)
+        await query.message.answer(
+            text + "\n" + _("What next? The menu below: report another activity or see yours."),
+            reply_markup=kb.main_menu(),
+        )
 
 
 async def edit_menu(
@@ -702,6 +849,18 @@ async def date_button(
     await _screen(ReportForm.summary, query, state, session, settings, draft)
 
 
+def _set_title(draft: Draft, text: str, settings: Settings) -> None:
+    draft.title = clean_text(text, limit=MAX_TITLE)
+
+
+def _set_description(draft: Draft, text: str, settings: Settings) -> list[str]:
+    """The text, and the links written in it as evidence; returns those links."""
+    draft.description = clean_text(text, limit=MAX_DESCRIPTION)
+    found = links_in_text(draft.description)
+    draft.add_links(found)
+    return found
+
+
 def _set_date(draft: Draft, text: str, settings: Settings) -> None:
     draft.held_on = parse_held_on(text, today=_today(settings)).isoformat()
 
@@ -715,11 +874,19 @@ def _set_organizer(draft: Draft, text: str, settings: Settings) -> None:
     draft.organizer = None if text in {"-", "—"} else clean_text(text, limit=MAX_SHORT_TEXT)
 
 
-# The card's fields typed from «Изменить»: each parses the text into the draft or raises.
+# The card's fields typed from «Изменить», by the step that asks for them.
 TYPED_FIELDS = {
-    ReportForm.edit_date.state: _set_date,
-    ReportForm.edit_participants.state: _set_participants,
-    ReportForm.edit_organizer.state: _set_organizer,
+    ReportForm.edit_date.state: "date",
+    ReportForm.edit_participants.state: "participants",
+    ReportForm.edit_organizer.state: "organizer",
+}
+# Typed answers: each parses the text into the draft or raises; an edit of one goes here too.
+EDITABLE: dict[str, Callable[[Draft, str, Settings], object]] = {
+    "title": _set_title,
+    "description": _set_description,
+    "date": _set_date,
+    "participants": _set_participants,
+    "organizer": _set_organizer,
 }
 
 
@@ -729,14 +896,65 @@ async def field_typed(
     draft = await _require_draft(message, state)
     if draft is None:
         return
-    apply = TYPED_FIELDS[await state.get_state() or ""]
+    field = TYPED_FIELDS[await state.get_state() or ""]
     try:
-        apply(draft, message.text or "", settings)
+        EDITABLE[field](draft, message.text or "", settings)
+    except InvalidInput as error:
+        await message.answer(_hint(error))
+        return
+    await _remember_answer(state, field, message)
+    await _save(state, draft)
+    await _screen(ReportForm.summary, message, state, session, settings, draft)
+
+
+async def _remember_answer(state: FSMContext, field: str, message: Message) -> None:
+    """Which message answered which field: an edit of that message changes the field."""
+    answers = (await state.get_data()).get("answers")
+    await state.update_data(
+        answers={**(answers if isinstance(answers, dict) else {}), field: message.message_id}
+    )
+
+
+async def answer_edited(
+    message: Message,
+    state: FSMContext,
+    user: User,
+    session: AsyncSession,
+    settings: Settings,
+) -> None:
+    """An edited answer of this form updates the draft (and the card, if it is shown)."""
+    answers = (await state.get_data()).get("answers")
+    field = next(
+        (f for f, m in (answers or {}).items() if m == message.message_id),
+        None,
+    )
+    draft = await _draft(state)
+    if (
+        draft is None
+        or field not in EDITABLE
+        or message.text is None
+        or (field == "title" and draft.item_id is not None)  # a roadmap item was chosen since
+    ):
+        await edit_not_taken(message, user)
+        return
+    try:
+        EDITABLE[field](draft, message.text, settings)
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
     await _save(state, draft)
-    await _screen(ReportForm.summary, message, state, session, settings, draft)
+    if await state.get_state() == ReportForm.summary.state:
+        organizer = await school_name(session, draft.school_id)
+        await _show(
+            message,
+            _card(draft, today=_today(settings), default_organizer=organizer),
+            kb.summary(editing=draft.report_id is not None, form=draft.form),
+            state,
+            in_place=True,
+        )
+        return
+    name = kb.field_names()["activity" if field == "title" else field]
+    await message.answer(_("✏ Your edit is taken: «{field}» is updated.").format(field=name))
 
 
 async def default_value(
@@ -808,6 +1026,15 @@ async def back(
 
 
 # --- fallbacks: wrong kind of input, the draft stays -----------------------------------------
+
+
+async def fallback_activity(message: Message) -> None:
+    await message.answer(
+        _(
+            "Choose the activity with a button above, or type words from its title to search. "
+            "The draft is kept; /cancel drops it."
+        )
+    )
 
 
 async def fallback_text_expected(message: Message) -> None:
@@ -1019,13 +1246,26 @@ async def collect_file(
     except InvalidInput as error:
         await message.answer(_hint(error))
         return
+    album = message.media_group_id
+    received = await _album_count(state, album) if album is not None else 0
+    if album is not None:
+        await state.update_data(album={"id": album, "count": received})
     if holder.files[0]["too_big"]:
         await message.answer(_too_big_note())
-    if message.media_group_id is None:
-        await message.answer(
-            _("Saved to report №{id}: files {files}.").format(id=report_id, files=count),
-            reply_markup=kb.evidence_collect(),
-        )
+    text = _("Saved to report №{id}: files {files}.").format(id=report_id, files=count)
+    if album is None:
+        await message.answer(text, reply_markup=kb.evidence_collect())
+        return
+    # One confirmation per album, counting its files (each file is an update of its own).
+    text = _("📎 Album: files received — {count}.").format(count=received) + "\n" + text
+    album_msg = (await state.get_data()).get("album_msg")
+    if received > 1 and isinstance(album_msg, int) and message.bot is not None:
+        if await edits.edit_text_by_id(
+            message.bot, message.chat.id, album_msg, text, kb.evidence_collect()
+        ):
+            return
+    sent = await message.answer(text, reply_markup=kb.evidence_collect())
+    await state.update_data(album_msg=sent.message_id)
 
 
 async def collect_done(query: CallbackQuery, state: FSMContext) -> None:
@@ -1044,8 +1284,8 @@ async def collect_fallback(message: Message) -> None:
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
     router = Router(name=__name__)
-    menu_report = F.text == kb.MENU_REPORT
-    menu_my = F.text == kb.MENU_MY
+    menu_report = kb.menu_button("report")
+    menu_my = kb.menu_button("my")
     r = router.message.register
     c = router.callback_query.register
 
@@ -1054,6 +1294,7 @@ def create_router() -> Router:
     r(my_reports, Command("my"), flags=STAFF)
     r(my_reports, menu_my, flags=STAFF)
     r(evidence_command, Command("evidence"), flags=STAFF)
+    c(earlier_form_button, of_an_earlier_form, flags=STAFF)
     c(my_page, MyPage.filter(), flags=STAFF)
     c(my_action, MyReport.filter(), ~StateFilter(EvidenceForm.collect), flags=STAFF)
 
@@ -1097,12 +1338,14 @@ def create_router() -> Router:
     )
     c(back, StateFilter(ReportForm), ReportNav.filter(F.action == "back"), flags=STAFF)
 
+    router.edited_message.register(answer_edited, StateFilter(ReportForm), flags=STAFF)
+
     r(fallback_evidence, ReportForm.evidence, flags=STAFF)
     r(fallback_summary, ReportForm.summary, flags=STAFF)
+    r(fallback_activity, ReportForm.activity, flags=STAFF)
     r(
         fallback_text_expected,
         StateFilter(
-            ReportForm.activity,
             ReportForm.other_title,
             ReportForm.description,
             ReportForm.edit_date,

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import edits
 from bot.access import OVERSIGHT, allow
 from bot.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
 from bot.config import Settings
@@ -130,8 +131,10 @@ async def _show_queue(
         markup = review_keyboard(report, offset=offset, total=total)
     if isinstance(event, CallbackQuery):
         await event.answer()
-        if isinstance(event.message, Message):
-            await event.message.edit_text(text, reply_markup=markup)
+        if isinstance(event.message, Message) and not await edits.edit_text(
+            event.message, text, markup
+        ):
+            await event.message.answer(text, reply_markup=markup)
         return
     await event.answer(text, reply_markup=markup)
 

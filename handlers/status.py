@@ -18,6 +18,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import edits
 from bot.access import EVERY_ROLE, allow
 from bot.callbacks import StatusPage, StatusSchool
 from bot.config import Settings
@@ -294,7 +295,8 @@ async def status_page(
     await query.answer()
     if rows and isinstance(query.message, Message):
         text, markup = _list_page(rows, page=callback_data.page, settings=settings)
-        await query.message.edit_text(text, reply_markup=markup)
+        if not await edits.edit_text(query.message, text, markup):
+            await query.message.answer(text, reply_markup=markup)
 
 
 async def status_school(

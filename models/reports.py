@@ -105,6 +105,11 @@ class Draft:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
+    @property
+    def form(self) -> str:
+        """The short id its buttons carry, telling them from an earlier form's."""
+        return self.key[:8]
+
     def held_date(self, today: date) -> date:
         return date.fromisoformat(self.held_on) if self.held_on else today
 

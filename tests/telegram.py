@@ -231,6 +231,12 @@ class UpdateFactory:
         )
         return Update(update_id=next(self._update_ids), message=message)
 
+    def edited(self, sent: Update, text: str) -> Update:
+        """The user's edit of a message sent earlier: same message id, new text."""
+        assert sent.message is not None
+        message = sent.message.model_copy(update={"text": text, "edit_date": int(time.time())})
+        return Update(update_id=next(self._update_ids), edited_message=message)
+
     def document(
         self,
         user: User,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
@@ -79,7 +79,7 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
     teacher = tg.user(world.teacher.telegram_id)
     await _fill(harness, teacher, item)
     harness.recorder.add_result(True)  # answerCallbackQuery
-    for _attempt in range(3):  # editMessageText of the card: fails every retry
+    for _attempt in range(3):  # editMessageReplyMarkup of the card: fails every retry
         harness.recorder.add_error(500, "Internal Server Error")
 
     requests = await harness.click(teacher, ReportNav(action="submit").pack())
@@ -104,7 +104,7 @@ async def test_long_flood_wait_is_not_slept_inline(
     requests = await harness.click(teacher, ReportNav(action="submit").pack())
     assert slept == []
     assert await count_reports(session_factory) == 1
-    assert [type(r) for r in requests].count(EditMessageText) == 1
+    assert [type(r) for r in requests].count(EditMessageReplyMarkup) == 1  # the card's
     assert AnswerCallbackQuery in [type(r) for r in requests]
 
 

@@ -104,7 +104,7 @@ async def test_getfile_failure_during_import_changes_nothing(
     assert api.calls_to("file")  # downloaded via TELEGRAM_API_URL/file/bot<token>/…
 
 
-async def test_edited_messages_channel_posts_and_groups_are_left_alone(
+async def test_channel_posts_and_groups_are_left_alone_and_edits_answered_in_private(
     dispatcher: Dispatcher, http_bot: Bot, api: FakeBotAPI, world: World, tg
 ) -> None:
     teacher = TgUser(id=world.teacher.telegram_id, is_bot=False, first_name="У")
@@ -127,13 +127,17 @@ async def test_edited_messages_channel_posts_and_groups_are_left_alone(
         from_user=teacher,
         text="/status",
     )
+    edited_in_group = group.model_copy(update={"message_id": 8, "edit_date": now})
     for update in (
-        Update(update_id=1, edited_message=edited),
         Update(update_id=2, channel_post=channel),
         Update(update_id=3, message=group),
+        Update(update_id=4, edited_message=edited_in_group),
     ):
         await dispatcher.feed_update(http_bot, update)
     assert api.calls == []
+    # A private edit is answered (issue 17: edits were silently ignored).
+    await dispatcher.feed_update(http_bot, Update(update_id=1, edited_message=edited))
+    assert [call.params["chat_id"] for call in api.calls_to("sendMessage")] == [str(teacher.id)]
 
 
 @pytest.mark.parametrize(

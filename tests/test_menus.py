@@ -75,9 +75,7 @@ async def test_cancel_leaves_a_form_from_any_step(
 
     (text,) = sent_texts(await harness.send(admin, "/cancel"))
 
-    assert text == _(
-        "The form is closed. An unsent report draft is discarded; saved answers stay."
-    )
+    assert text == _("Adding the school is cancelled; nothing was saved.")
     async with session_factory() as session:
         assert (await session.scalars(select(FsmRecord))).all() == []
     (text,) = sent_texts(await harness.send(admin, "/cancel"))

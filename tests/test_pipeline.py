@@ -223,6 +223,11 @@ async def test_submit_survives_a_crash_at_every_point(
     assert confirmed_again and all(confirmed_again), "a crash before the commit: redone"
 
 
+def without_form_msg(form: Any) -> Any:
+    state, data = form
+    return state, {k: v for k, v in data.items() if k != "form_msg"}
+
+
 @pytest.mark.parametrize("step", ["start", "description"])
 async def test_a_step_survives_a_crash_at_every_point(
     settings, session_factory, i18n, points, world: World, item, tg, isolation, step
@@ -253,7 +258,9 @@ async def test_a_step_survives_a_crash_at_every_point(
     assert any(crashed.startswith("api ") for crashed, *_ in crashes)
     for crashed, added, form, _sent in crashes:
         assert added == 0, crashed
-        assert form == reference, crashed  # one step ahead, never two, never behind
+        # The new form message's id is written after Telegram returns it: not part of the step.
+        assert without_form_msg(form) == without_form_msg(reference), crashed
+        # one step ahead, never two, never behind
 
 
 async def test_no_transaction_is_open_during_bot_api_calls_of_a_typical_report(
@@ -283,11 +290,15 @@ async def test_no_transaction_is_open_during_bot_api_calls_of_a_typical_report(
         await step()
         queries = [s for s in statements if s.split()[0] not in {"BEGIN", "COMMIT", "ROLLBACK"}]
         per_update.append((len(queries), len(commits)))
-    assert all(c == 1 for _, c in per_update), per_update
+    # A typed answer's new form message has an id only once Telegram returns it: that id is
+    # written in a second short transaction (handlers/report.py `_show`); buttons: one.
+    typed = {0, 3}
+    assert all(c == (2 if i in typed else 1) for i, (_, c) in enumerate(per_update)), per_update
     # Three are the pipeline's own: the first read (user, form, handled mark), the form's
-    # upsert and the handled mark. «Отправить» also writes the report, its evidence and audit.
+    # upsert and the handled mark (and the form message id's upsert after a typed answer).
+    # «Отправить» also writes the report, its evidence and audit.
     *steps_, submit = [q for q, _ in per_update]
-    assert all(q <= 5 for q in steps_) and submit <= 9, per_update
+    assert all(q <= 5 + (i in typed) for i, q in enumerate(steps_)) and submit <= 9, per_update
     assert sum(q for q, _ in per_update) / len(per_update) < 6, per_update
     # (the autouse fixture fails the test if any Bot API call went out inside a transaction)
 

@@ -490,9 +490,7 @@ async def test_cancel_and_stray_messages_during_the_preview(
     (hint,) = texts(await harness.send(coordinator, "да"))
     assert hint == _("Press «Import» or «Cancel» under the preview above, or send another file.")
     (cancelled,) = texts(await harness.click(coordinator, Cancel().pack()))
-    assert cancelled == _(
-        "The form is closed. An unsent report draft is discarded; saved answers stay."
-    )
+    assert cancelled == _("The import is cancelled; the roadmap is unchanged.")
     stale = await harness.click(
         coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
     )
