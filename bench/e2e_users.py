@@ -9,6 +9,7 @@ Telegram would show and the callback data of bot/callbacks.py.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -18,8 +19,9 @@ from functools import cache
 from babel.messages.pofile import read_po
 
 from bench.common import ROOT
-from bench.telegram_stub import BenchAPI, Call, buttons, text_of
+from bench.telegram_stub import BenchAPI, buttons, text_of
 from bot.callbacks import ReportItem, ReportMark, ReportNav
+from tests.fake_bot_api import Call
 
 # msgids of the error router's «something failed on our side» messages (handlers/errors.py).
 GENERIC_ERRORS = ("something went wrong on our side", "my answer could not be delivered")
@@ -35,7 +37,7 @@ def error_markers() -> tuple[str, ...]:
             catalog = read_po(file)
         for message in catalog:
             if isinstance(message.id, str) and any(e in message.id for e in GENERIC_ERRORS):
-                markers |= {message.id[:30], (message.string or message.id)[:30]}
+                markers |= {message.id[:30], str(message.string or message.id)[:30]}
     if not markers:
         raise RuntimeError(f"none of {GENERIC_ERRORS} found in locales/: update the bench")
     return tuple(markers)
@@ -174,7 +176,7 @@ async def example_form(c: Chat, form: int) -> None:
     for number, text in enumerate(texts, 1):
         if number > 1:
             await c.pause()
-        await c.step(lambda t=text: api.push_message(chat, t))
+        await c.step(functools.partial(api.push_message, chat, text))
     await c.follow()  # the summary after «Python, you say?»
 
 

@@ -25,6 +25,8 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     Document,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
     Message,
     PhotoSize,
     Update,
@@ -84,6 +86,13 @@ def _on_release(dbapi_connection: Any, *args: Any) -> None:
 def open_transactions() -> int:
     """Transactions the current task has open, on any engine."""
     return len(_OPEN.get(_task(), ()))
+
+
+def inline_keyboard(request: Any) -> list[list[InlineKeyboardButton]]:
+    """The inline keyboard a recorded request carries (fails the test when it has none)."""
+    markup = getattr(request, "reply_markup", None)
+    assert isinstance(markup, InlineKeyboardMarkup), f"no inline keyboard on {request!r}"[:300]
+    return markup.inline_keyboard
 
 
 BOT_ID = 42

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +31,7 @@ from bot.callbacks import (
 )
 from models import ActivityReport, Evidence, FsmRecord, RoadmapItem, User
 from tests.conftest import Harness, World
+from tests.telegram import inline_keyboard
 
 MSK = ZoneInfo("Europe/Moscow")
 NOT_MODIFIED = (
@@ -51,15 +53,15 @@ def today() -> date:
     return datetime.now(MSK).date()
 
 
-def texts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+def texts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
 
 
-def alerts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
+def alerts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
 
 
-def markup_data(requests: list) -> list[str]:
+def markup_data(requests: list[Any]) -> list[str]:
     """Callback data of the latest inline keyboard the bot showed among these requests."""
     for request in reversed(requests):
         markup = getattr(request, "reply_markup", None)
@@ -70,7 +72,7 @@ def markup_data(requests: list) -> list[str]:
     return []
 
 
-def button(requests: list, prefix: str) -> str:
+def button(requests: list[Any], prefix: str) -> str:
     """The shown button whose callback data starts with this prefix: what a user can press."""
     return next(d for d in markup_data(requests) if d.startswith(prefix))
 
@@ -92,7 +94,8 @@ async def items(session_factory, world: World) -> list[RoadmapItem]:
     return rows
 
 
-async def draft_of(session_factory) -> dict | None:
+async def draft_of(session_factory) -> Any:
+    """The stored draft (JSON data), or None."""
     async with session_factory() as session:
         record = await session.scalar(select(FsmRecord))
     return None if record is None else record.data.get("draft")
@@ -236,6 +239,7 @@ async def test_lang_resends_the_menu_and_old_menu_buttons_still_work(
     # And back: the English menu works in Russian.
     sent = await harness.click(teacher, LangChoice(code="ru").pack())
     (menu,) = [r for r in sent if isinstance(r, SendMessage)]
+    assert isinstance(menu.reply_markup, ReplyKeyboardMarkup)
     assert [b.text for row in menu.reply_markup.keyboard for b in row] == [old_report, old_my]
     with i18n.context(), i18n.use_locale("ru"):
         assert texts(await harness.send(teacher, "📋 My reports")) == [
@@ -276,7 +280,7 @@ async def test_step_one_hint_substeps_and_activity_labels(
         )
     teacher = tg.user(world.teacher.telegram_id)
     shown = await harness.send(teacher, "/report")
-    labels = [row[0].text for row in shown[0].reply_markup.inline_keyboard[:2]]
+    labels = [row[0].text for row in inline_keyboard(shown[0])[:2]]
     assert labels[0] == f"2.3. Семинар · ⚠ 30.09.{(this_year - 1) % 100:02d}"
     soon = today() + timedelta(days=3)
     shown_soon = f"{soon:%d.%m}" if soon.year == this_year else f"{soon:%d.%m.%y}"
@@ -317,9 +321,9 @@ async def test_the_card_leads_with_the_date_and_says_today(
         assert _("✏ Change") in card[1]
         await harness.click(teacher, ReportNav(action="edit").pack())
         await harness.click(teacher, ReportField(name="date").pack())
-        card = texts(await harness.click(teacher, ReportDate(days_ago=1).pack()))[-1]
+        changed = texts(await harness.click(teacher, ReportDate(days_ago=1).pack()))[-1]
         yesterday = today() - timedelta(days=1)
-        assert card.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(
+        assert changed.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(
             date=f"{yesterday:%d.%m.%Y}"
         )
 
@@ -394,7 +398,7 @@ def document(harness: Harness, user, name: str, album: str | None = None):
     )
 
 
-async def to_evidence_step(harness: Harness, teacher, item_id: int) -> list:
+async def to_evidence_step(harness: Harness, teacher, item_id: int) -> list[Any]:
     shown = await harness.send(teacher, "/report")
     shown = await harness.click(teacher, button(shown, f"ri:{item_id}:"))
     await harness.click(teacher, button(shown, "rm:done:"))
@@ -416,7 +420,7 @@ async def test_evidence_updates_one_prompt_and_the_confirmation_brings_the_menu(
         prompt_id = (await session.scalar(select(FsmRecord))).data["form_msg"]
     with i18n.context(), i18n.use_locale(locale):
         step4 = _("Step {k} of {n}").format(k=4, n=4)
-        assert prompt.text.startswith(step4)
+        assert (prompt.text or "").startswith(step4)
         for n, update in enumerate(
             [
                 harness.updates.message(teacher, "https://a.ru/1"),
@@ -428,12 +432,11 @@ async def test_evidence_updates_one_prompt_and_the_confirmation_brings_the_menu(
             sent = await harness.feed(update)
             assert not [r for r in sent if isinstance(r, SendMessage)]  # no new prompt
             (edit,) = [r for r in sent if isinstance(r, EditMessageText)]
-            assert edit.message_id == prompt_id and edit.text.startswith(step4)
+            assert edit.message_id == prompt_id and (edit.text or "").startswith(step4)
             links, files = (1, n - 1)
-            assert (
-                _("Attached: links {links}, files {files}.").format(links=links, files=files)
-                in edit.text
-            )
+            assert _("Attached: links {links}, files {files}.").format(
+                links=links, files=files
+            ) in (edit.text or "")
         shown = await harness.click(teacher, button([edit], "rn:done:"))
         sent = await harness.click(teacher, button(shown, "rn:submit:"))
         (report,) = await reports(session_factory)
@@ -473,8 +476,8 @@ async def test_an_album_gets_one_confirmation_with_the_count(
     assert [e.message_id for e in edits] == [record.data["form_msg"]] * 2
     with i18n.context(), i18n.use_locale(locale):
         album = _("📎 Album: files received — {count}.")
-        assert first[0].text.startswith(album.format(count=1))
-        assert [e.text.split("\n")[0] for e in edits] == [
+        assert (first[0].text or "").startswith(album.format(count=1))
+        assert [(e.text or "").split("\n")[0] for e in edits] == [
             album.format(count=2),
             album.format(count=3),
         ]
@@ -497,8 +500,8 @@ async def test_an_album_added_later_with_evidence_gets_one_confirmation(
     (sent,) = [r for r in one if isinstance(r, SendMessage)]
     (edit,) = [r for r in two if isinstance(r, EditMessageText)]
     assert not [r for r in two if isinstance(r, SendMessage)]
-    assert sent.text.startswith(_("📎 Album: files received — {count}.").format(count=1))
-    assert edit.text.startswith(_("📎 Album: files received — {count}.").format(count=2))
+    assert (sent.text or "").startswith(_("📎 Album: files received — {count}.").format(count=1))
+    assert (edit.text or "").startswith(_("📎 Album: files received — {count}.").format(count=2))
     async with session_factory() as session:
         names = await session.scalars(
             select(Evidence.file_name).where(Evidence.report_id == report.id)
@@ -530,7 +533,7 @@ async def test_an_edited_description_updates_the_draft_and_the_card(
     assert draft["description"] == "Провели два урока https://a.ru/1 https://a.ru/2"
     assert draft["links"] == ["https://a.ru/1", "https://a.ru/2"]
     (card,) = [r for r in sent if isinstance(r, EditMessageText)]
-    assert card.message_id == card_id and "Провели два урока" in card.text
+    assert card.message_id == card_id and "Провели два урока" in (card.text or "")
     assert not [r for r in sent if isinstance(r, SendMessage)]
 
     # An edit of a message that answered nothing of this form is answered, not ignored.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, SetMyCommands
+from aiogram.types import BotCommandScopeChat
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
@@ -12,8 +15,8 @@ from models import FsmRecord, Role, User
 from tests.conftest import Harness, World
 
 
-def sent_texts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+def sent_texts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
 
 
 def commands_in_help(text: str) -> set[str]:
@@ -57,6 +60,7 @@ async def test_start_sets_the_role_menu_in_the_users_chat(
 ):
     sent = await harness.send(tg.user(world.curator.telegram_id), "/start")
     (menu,) = [r for r in sent if isinstance(r, SetMyCommands)]
+    assert isinstance(menu.scope, BotCommandScopeChat)
     assert menu.scope.chat_id == world.curator.telegram_id
     assert {c.command for c in menu.commands} == {c.command for c in commands_for(Role.CURATOR)}
 

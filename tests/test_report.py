@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,7 +37,7 @@ from models import (
     RoadmapItem,
 )
 from tests.conftest import Harness, World
-from tests.telegram import RecordingSession, UpdateFactory
+from tests.telegram import RecordingSession, UpdateFactory, inline_keyboard
 
 MSK = ZoneInfo("Europe/Moscow")
 
@@ -45,11 +46,11 @@ def today() -> date:
     return datetime.now(MSK).date()
 
 
-def texts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, SendMessage | EditMessageText)]
+def texts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
 
 
-def buttons(requests: list) -> set[str]:
+def buttons(requests: list[Any]) -> set[str]:
     """The callback data of the bot's latest inline keyboard among these requests."""
     for request in reversed(requests):
         markup = getattr(request, "reply_markup", None)
@@ -60,14 +61,14 @@ def buttons(requests: list) -> set[str]:
     return set()
 
 
-def shown_button(requests: list, packed: str) -> str:
+def shown_button(requests: list[Any], packed: str) -> str:
     """The shown button that `packed` (made with an empty form id) stands for."""
     (found,) = [data for data in buttons(requests) if data.startswith(packed)]
     return found
 
 
-def alerts(requests: list) -> list[str]:
-    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
+def alerts(requests: list[Any]) -> list[str]:
+    return [r.text or "" for r in requests if isinstance(r, AnswerCallbackQuery) and r.show_alert]
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ async def test_typical_report_takes_at_most_six_actions(
     """A roadmap activity done today with one link: count every update that reaches the bot."""
     received: list[Update] = []
 
-    async def count(handler, update: Update, data: dict) -> object:
+    async def count(handler: Any, update: Any, data: dict[str, Any]) -> Any:
         received.append(update)
         return await handler(update, data)
 
@@ -276,7 +277,7 @@ async def test_roadmap_list_puts_overdue_first_and_searches(
 ):
     teacher = tg.user(world.teacher.telegram_id)
     sent = await harness.send(teacher, "/report")
-    keyboard = sent[0].reply_markup.inline_keyboard
+    keyboard = inline_keyboard(sent[0])
     labels = [row[0].text for row in keyboard[:3]]
     assert labels[0].startswith("2.") and "⚠" in labels[0]  # overdue
     assert labels[1].startswith("1.")  # due soon
@@ -284,9 +285,9 @@ async def test_roadmap_list_puts_overdue_first_and_searches(
     assert all("Чужое" not in row[0].text for row in keyboard)
 
     sent = await harness.send(teacher, "ПРОФОРИЕНТАЦ")
-    rows = sent[0].reply_markup.inline_keyboard
+    rows = inline_keyboard(sent[0])
     assert rows[0][0].text.startswith("3.")
-    assert ReportItem.unpack(rows[0][0].callback_data).item_id == items[2].id
+    assert ReportItem.unpack(rows[0][0].callback_data or "").item_id == items[2].id
 
 
 async def test_paging(harness: Harness, world: World, tg, session_factory):
@@ -300,9 +301,9 @@ async def test_paging(harness: Harness, world: World, tg, session_factory):
     teacher = tg.user(world.teacher.telegram_id)
     first = await harness.send(teacher, "/report")
     second = await harness.click(teacher, ReportPage(page=1).pack())
-    first_ids = {b.callback_data for row in first[0].reply_markup.inline_keyboard for b in row}
+    first_ids = {b.callback_data for row in inline_keyboard(first[0]) for b in row}
     (page_two,) = [r for r in second if isinstance(r, EditMessageText)]
-    second_ids = {b.callback_data for row in page_two.reply_markup.inline_keyboard for b in row}
+    second_ids = {b.callback_data for row in inline_keyboard(page_two) for b in row}
     item_ids = lambda ids: {i for i in ids if i.startswith("ri:") and not i.startswith("ri:0:")}  # noqa: E731
     assert len(item_ids(first_ids)) == 6 and len(item_ids(second_ids)) == 6
     assert not item_ids(first_ids) & item_ids(second_ids)
@@ -506,7 +507,7 @@ async def test_evidence_command_adds_links_and_files_later(
     (report,) = await reports(session_factory)
     sent = await harness.send(teacher, "/evidence")
     assert (
-        sent[0].reply_markup.inline_keyboard[0][0].callback_data
+        inline_keyboard(sent[0])[0][0].callback_data
         == MyReport(action="evidence", report_id=report.id).pack()
     )
     await harness.click(teacher, MyReport(action="evidence", report_id=report.id).pack())
@@ -514,7 +515,7 @@ async def test_evidence_command_adds_links_and_files_later(
     await harness.feed(harness.updates.document(teacher, file_name="фото.zip"))
     await harness.click(teacher, ReportNav(action="done").pack())
     (report,) = await reports(session_factory)
-    assert sorted(e.url or e.file_name for e in report.evidence) == [
+    assert sorted(e.url or e.file_name or "" for e in report.evidence) == [
         "https://a.ru/1",
         "https://a.ru/2",
         "фото.zip",
