@@ -127,7 +127,7 @@ async def test_channel_posts_and_groups_are_left_alone_and_edits_answered_in_pri
         from_user=teacher,
         text="/status",
     )
-    edited_in_group = group.model_copy(update={"message_id": 8, "edit_date": now})
+    edited_in_group = group.model_copy(update={"message_id": 8, "edit_date": int(now.timestamp())})
     for update in (
         Update(update_id=2, channel_post=channel),
         Update(update_id=3, message=group),
