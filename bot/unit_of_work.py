@@ -18,9 +18,10 @@ How an update is handled (the middlewares are wired in bot/dispatcher.py, in thi
 
 Writes a handler makes after its first reply go into a second short transaction that the unit
 commits at the end: today only the id of a form message sent after a typed answer (known once
-Telegram returns it; the next step takes that message's buttons away). The handled mark goes with the first
-commit that wrote anything, so everything written before the first reply happens exactly once;
-writes after it happen at most once (a crash in between loses them, never repeats them).
+Telegram returns it; the next step takes that message's buttons away). The handled mark goes
+with the first commit that wrote anything, so everything written before the first reply happens
+exactly once; writes after it happen at most once (a crash in between loses them, never repeats
+them).
 """
 
 from __future__ import annotations
