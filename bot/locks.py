@@ -73,10 +73,11 @@ class RedisLockIsolation(BaseEventIsolation):
         # Most updates end long before the first renewal is due: a timer, not a task, so an
         # update that ends in time costs no extra turns of the event loop (under load each
         # turn is a wait behind every other runnable task).
+        stop = asyncio.Event()
         renewal: list[asyncio.Task[None]] = []
         timer = asyncio.get_running_loop().call_later(
             self.ttl / 3,
-            lambda: renewal.append(asyncio.ensure_future(self._renew(lock, guard, name))),
+            lambda: renewal.append(asyncio.ensure_future(self._renew(lock, guard, name, stop))),
         )
         token = current_guard.set(guard)
         try:
@@ -84,25 +85,29 @@ class RedisLockIsolation(BaseEventIsolation):
         finally:
             current_guard.reset(token)
             timer.cancel()
+            # Stopped by an event, never cancelled: a renewal cancelled while it waits for a
+            # pool connection can swallow the pool's wake-up (asyncio.Condition before Python
+            # 3.13), leaving another update waiting for a free connection until the pool's
+            # timeout — seen as 2-3 updates in 1,000 that never finished (BENCHMARKS.md, §4).
+            stop.set()
             for task in renewal:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await task
             if not guard.lost:
                 try:
                     await lock.release()
                 except (LockError, RedisError) as exc:
                     logger.warning("user lock %s not released: %s", name, type(exc).__name__)
 
-    async def _renew(self, lock: Any, guard: LockGuard, name: str) -> None:
-        while True:
+    async def _renew(self, lock: Any, guard: LockGuard, name: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             try:
                 await lock.reacquire()
             except (LockError, RedisError) as exc:
                 guard.lost = True
                 logger.warning("user lock %s lost: %s", name, type(exc).__name__)
                 return
-            await asyncio.sleep(self.ttl / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl / 3)
 
     async def close(self) -> None:
         await self.redis.aclose()
