@@ -145,7 +145,7 @@ def _database_failed(error: BaseException, database_url: str) -> int:
 
 def migrate(settings: Settings) -> None:
     """Pending migrations first, as `run` does: every command works on a fresh database."""
-    from bot.migrate import upgrade
+    from bot.db.migrate import upgrade
 
     try:
         upgrade(settings.database_url)
@@ -210,7 +210,7 @@ def cmd_school(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _school_add(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from models import Project
     from models.errors import InvalidInput
     from models.users import add_school, get_or_create_municipality
@@ -239,7 +239,7 @@ async def _school_add(settings: Settings, args: argparse.Namespace) -> int:
 async def _school_list(settings: Settings) -> int:
     from sqlalchemy import select
 
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from models import Municipality, School
 
     engine = create_engine(settings.database_url)
@@ -265,7 +265,7 @@ def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from models import Role
     from models.errors import InvalidInput
     from models.invites import create_invite, invite_link
@@ -312,7 +312,7 @@ async def _invite(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_backup(settings: Settings, file: str) -> int:
     from pathlib import Path
 
-    from bot.backup import BackupError, backup_sqlite
+    from bot.db.backup import BackupError, backup_sqlite
 
     try:
         pages = backup_sqlite(settings.database_url, Path(file))
@@ -354,7 +354,7 @@ def cmd_roadmap_import(settings: Settings, args: argparse.Namespace) -> int:
 async def _roadmap_import(
     settings: Settings, args: argparse.Namespace, items: Sequence[Any], name: str
 ) -> int:
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from models.errors import NotFound
     from models.roadmaps import apply_import, plan_import
     from models.users import get_school
@@ -432,7 +432,7 @@ async def _export(
 
     from sqlalchemy import select
 
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from exports.xlsx import build_export
     from models import School
     from models.export_runs import region_schools_query
@@ -483,7 +483,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.db import create_engine
+    from bot.db.engine import create_engine
     from models.demo import DemoError, generate
 
     reported: dict[str, int] = {}

@@ -77,7 +77,7 @@ def _period() -> tuple[date, date]:
 async def _ours(url: str, max_school: int, out: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from bot.db import create_engine, create_session_factory
+    from bot.db.engine import create_engine, create_session_factory
     from exports.xlsx import build_export
     from models import School
 

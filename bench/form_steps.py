@@ -48,7 +48,7 @@ from bench.common import (
 )
 from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.config import Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from models import ActivityReport, FsmRecord, RoadmapItem, Role, User

@@ -41,7 +41,7 @@ from bench.common import (
     table,
     verdict,
 )
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from models import (
     ActivityReport,
     DiagnosticRun,

@@ -1,4 +1,5 @@
-"""Run another benchmark with SQLAlchemy's stock aiosqlite adapter instead of bot/sqlite_driver.py.
+"""Run another benchmark with SQLAlchemy's stock aiosqlite adapter instead of our driver
+(bot/db/sqlite_driver.py).
 
     .venv/bin/python -m bench.stock_adapter bench.form_steps --rounds 2
 
@@ -16,11 +17,11 @@ import sys
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 
-import bot.sqlite_driver
+import bot.db.sqlite_driver
 
 
 def main() -> None:
-    bot.sqlite_driver.dbapi = lambda: AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)  # type: ignore[assignment,return-value]
+    bot.db.sqlite_driver.dbapi = lambda: AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)  # type: ignore[assignment,return-value]
     module, *argv = sys.argv[1:]
     sys.argv = [module, *argv]
     runpy.run_module(module, run_name="__main__")

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot import weekly_export
 from bot.commands import set_default_commands, set_user_commands
 from bot.config import ConfigError, Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from bot.outbox import OUTBOX_SECONDS, Outbox

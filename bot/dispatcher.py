@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 from bot.config import Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.storage import DatabaseStorage
 from bot.locks import RedisLockIsolation, UserLockMiddleware, redis_client
 from bot.middlewares import AccessMiddleware, ThrottlingMiddleware, UserLocaleMiddleware
-from bot.storage import DatabaseStorage
 from bot.telegram_retry import RetryRequestMiddleware
 from bot.unit_of_work import CommitBeforeRequest, UnitOfWorkMiddleware
 from handlers import get_routers

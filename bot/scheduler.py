@@ -22,7 +22,7 @@ turn (``run_once`` returns None). If the holder dies, its connection closes and 
 releases the lock, so another process takes the next turn. The rows' own unique keys, claims and
 leases stay the second line of defence: a process cut off from the database loses the lock
 while it may still be working. (SQLite serves one process; each transaction takes the write
-lock up front, see bot/db.py.)
+lock up front, see bot/db/engine.py.)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ How an update is handled (the middlewares are wired in bot/dispatcher.py, in thi
    A redelivered update (a replay after a crash, a webhook retry, polling's inbox) that was
    handled is dropped here: exactly once in effect.
 3. The handler runs. Its queries and writes, and every change of form state (kept in memory by
-   bot/storage.py), belong to the unit's transaction.
+   bot/db/storage.py), belong to the unit's transaction.
 4. ``UnitOfWork.commit`` is the one place that commits. It runs right before the first Bot API
    call of the update (``CommitBeforeRequest``, a request middleware of the bot's session) and
    once more after the handler: form state is written, the update is marked handled, commit.
@@ -55,7 +55,7 @@ from models.base import utcnow
 if TYPE_CHECKING:
     from aiogram.fsm.middleware import FSMContextMiddleware
 
-    from bot.storage import DatabaseStorage, FsmEntry
+    from bot.db.storage import DatabaseStorage, FsmEntry
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -151,7 +151,7 @@ class UnitOfWork:
 
     async def load(self, telegram_id: int | None, fsm_key: str | None) -> tuple[User | None, bool]:
         """Read the user and the key's form state; True when the update was handled before."""
-        from bot.storage import FsmEntry
+        from bot.db.storage import FsmEntry
 
         row = (
             await self.session.execute(
@@ -180,7 +180,7 @@ class UnitOfWork:
         if self.guard is not None and self.guard.lost:
             raise LockLost("the user's lock expired before the update could commit")
         if self.fsm:
-            from bot.storage import write_entries
+            from bot.db.storage import write_entries
 
             await write_entries(session, self.fsm)
         if not self.marked and self.update_id is not None:

@@ -1,4 +1,5 @@
-"""Alembic environment: the URL comes from the bot's own settings, the engine from bot.db."""
+"""Alembic environment: the URL comes from the bot's own settings, the engine from
+bot.db.engine."""
 
 import asyncio
 from logging.config import fileConfig
@@ -7,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from bot.config import load_settings
-from bot.db import create_engine
+from bot.db.engine import create_engine
 from models import Base
 
 config = context.config

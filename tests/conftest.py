@@ -19,10 +19,10 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
+from bot.db.migrate import upgrade
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
-from bot.migrate import upgrade
 from models import Municipality, Project, Role, School, User, curator_schools
 from tests import pg
 from tests.telegram import SESSIONS, TOKEN, RecordingSession, UpdateFactory

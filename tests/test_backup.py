@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backup import BackupError, backup_sqlite
-from bot.migrate import upgrade
+from bot.db.backup import BackupError, backup_sqlite
+from bot.db.migrate import upgrade
 from models import Municipality
 from tests.conftest import ON_POSTGRES
 from tests.test_config import run_main

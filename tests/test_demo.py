@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.db import create_engine
+from bot.db.engine import create_engine
 from models import (
     ActivityReport,
     DiagnosticRun,

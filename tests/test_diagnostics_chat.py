@@ -33,7 +33,7 @@ from bot.callbacks import (
     DiagUnknown,
     DiagView,
 )
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from models import (
     Answer,

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 from bot import states as states_module
 from bot.config import Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from models import (

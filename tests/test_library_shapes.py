@@ -185,11 +185,11 @@ def test_pydantic_generic_cache_for_keep_response_type() -> None:
     )
 
 
-# --- bot/sqlite_driver.py: one trip to aiosqlite's thread per statement ------------------
+# --- bot/db/sqlite_driver.py: one trip to aiosqlite's thread per statement ------------------
 
 
 async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
-    patch = "bot/sqlite_driver.py"
+    patch = "bot/db/sqlite_driver.py"
     _fail_unless(
         issubclass(AsyncAdapt_aiosqlite_cursor, AsyncAdapt_dbapi_cursor),
         "SQLAlchemy",

@@ -25,11 +25,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.callbacks import ReportItem, ReportMark, ReportNav
+from bot.db.storage import DatabaseStorage
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.locks import RedisLockIsolation, redis_client
 from bot.polling import InboxPolling
 from bot.states import ReportForm
-from bot.storage import DatabaseStorage
 from models import ActivityReport, FsmRecord, Mark, RoadmapItem, TelegramUpdate
 from tests.conftest import Harness, World
 from tests.services import redis_prefix, scale_redis  # noqa: F401

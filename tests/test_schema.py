@@ -48,7 +48,7 @@ async def test_datetimes_come_back_timezone_aware(session_factory) -> None:
 @pytest.mark.skipif(ON_POSTGRES, reason="SQLite locking; the suite is running on PostgreSQL")
 async def test_a_long_reader_does_not_block_writers(database_url: str, session_factory) -> None:
     """An export's read transaction on the read-only engine leaves the bot free to write."""
-    from bot.db import create_engine
+    from bot.db.engine import create_engine
 
     reader = create_engine(database_url, read_only=True)
     try:

@@ -8,7 +8,7 @@ from sqlalchemy import CursorResult, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.sqlite_driver import OneTripDBAPI
+from bot.db.sqlite_driver import OneTripDBAPI
 from models import Municipality, School
 from tests.conftest import World
 

@@ -30,7 +30,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.config import ConfigError, load_settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from models import (
     ActivityReport,
     FsmRecord,
@@ -538,8 +538,8 @@ async def test_healthz_is_503_when_the_database_is_gone(
 def test_the_webhook_command_hides_the_token_and_the_secret_in_logs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import bot.db.migrate
     import bot.logging_setup
-    import bot.migrate
     import bot.webhook
     import main
 
@@ -552,7 +552,7 @@ def test_the_webhook_command_hides_the_token_and_the_secret_in_logs(
     monkeypatch.setattr(
         bot.logging_setup, "setup_logging", lambda secrets: installed.append(secrets)
     )
-    monkeypatch.setattr(bot.migrate, "upgrade", lambda url: None)
+    monkeypatch.setattr(bot.db.migrate, "upgrade", lambda url: None)
     monkeypatch.setattr(bot.webhook, "run_webhook", serve)
     monkeypatch.setattr("main.signal.signal", lambda *args: None)
     settings = load_settings(

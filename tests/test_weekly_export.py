@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import bot.weekly_export as weekly
 from bot.config import Settings
-from bot.db import create_engine, create_session_factory
+from bot.db.engine import create_engine, create_session_factory
 from bot.scheduler import Scheduler
 from bot.telegram_retry import RetryRequestMiddleware
 from exports.schedule import (

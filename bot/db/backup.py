@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.db import SQLITE_BUSY_TIMEOUT_MS
+from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS
 
 
 class BackupError(Exception):

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot import sqlite_driver
+from bot.db import sqlite_driver
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option for a transaction that only reads (see `begin_read_only`).
@@ -36,7 +36,7 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
 
     _ensure_sqlite_dir(url)
     if make_url(url).get_driver_name() == "aiosqlite":
-        # One trip to aiosqlite's thread per statement instead of 3–4 (bot/sqlite_driver.py).
+        # One trip to aiosqlite's thread per statement instead of 3–4 (bot/db/sqlite_driver.py).
         kwargs.setdefault("module", sqlite_driver.dbapi())
     engine = create_async_engine(url, **kwargs)
 
