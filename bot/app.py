@@ -34,7 +34,7 @@ from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from bot.outbox import OUTBOX_SECONDS, Outbox
-from bot.polling import prune_handled, run_inbox_polling
+from bot.pipeline.polling import prune_handled, run_inbox_polling
 from bot.scheduler import Scheduler
 from handlers import review, roadmap
 from models import Role

@@ -20,10 +20,10 @@ from sqlalchemy.pool import NullPool
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.storage import DatabaseStorage
-from bot.locks import RedisLockIsolation, UserLockMiddleware, redis_client
 from bot.middlewares import AccessMiddleware, ThrottlingMiddleware, UserLocaleMiddleware
-from bot.telegram_retry import RetryRequestMiddleware
-from bot.unit_of_work import CommitBeforeRequest, UnitOfWorkMiddleware
+from bot.pipeline.locks import RedisLockIsolation, UserLockMiddleware, redis_client
+from bot.pipeline.telegram_retry import RetryRequestMiddleware
+from bot.pipeline.unit_of_work import CommitBeforeRequest, UnitOfWorkMiddleware
 from handlers import get_routers
 
 
@@ -66,8 +66,9 @@ def create_dispatcher(
     events_isolation: BaseEventIsolation | None = None,
     read_session_factory: async_sessionmaker[AsyncSession] | None = None,
 ) -> Dispatcher:
-    """The update pipeline (see bot/unit_of_work.py): flood control, the user's lock, the unit
-    of work (session, user, form state, handled mark), FSM context, locale, then access."""
+    """The update pipeline (see bot/pipeline/unit_of_work.py): flood control, the user's
+    lock, the unit of work (session, user, form state, handled mark), FSM context, locale,
+    then access."""
     if read_session_factory is None:
         # Long readers (exports) get read-only sessions; no pool, so nothing is left to dispose.
         read_session_factory = create_session_factory(

@@ -1,4 +1,4 @@
-"""Middlewares: locale, access, throttling (the unit of work is in bot/unit_of_work.py)."""
+"""Middlewares: locale, access, throttling (the unit of work: bot/pipeline/unit_of_work.py)."""
 
 from __future__ import annotations
 

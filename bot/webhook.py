@@ -6,7 +6,7 @@ gets 401 and is not read. An update is answered only after it has been handled: 
 dies meanwhile leaves it unanswered and Telegram delivers it again, to whichever process the
 balancer picks. Any process can take any update because form state lives in the database,
 never in the process; a redelivered update that was handled already is dropped
-(bot/unit_of_work.py).
+(bot/pipeline/unit_of_work.py).
 
 GET /healthz answers 200 with a small JSON while the database (and Redis, when configured)
 answers, 503 otherwise and while stopping, so a balancer stops sending here first.
@@ -32,7 +32,7 @@ from sqlalchemy import text
 
 from bot.app import BotRuntime, bot_runtime
 from bot.config import HEALTH_PATH, ConfigError, Settings
-from bot.locks import RedisLockIsolation
+from bot.pipeline.locks import RedisLockIsolation
 
 logger = logging.getLogger(__name__)
 

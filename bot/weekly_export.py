@@ -19,7 +19,8 @@ error), because a second post can't be taken back while a missing one can be mad
 (``python main.py export`` for the same week). A process that stopped before sending (while
 building, or between tries) left no marker, so the run is simply taken over after the lease.
 Two limits remain: an upload cut by a timeout may have arrived, and the Bot API session retries
-such errors inline (bot/telegram_retry.py); those are the usual at-least-once network retries.
+such errors inline (bot/pipeline/telegram_retry.py); those are the usual at-least-once network
+retries.
 """
 
 from __future__ import annotations

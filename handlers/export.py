@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.access import OVERSIGHT, allow
 from bot.config import Settings
-from bot.unit_of_work import commit_current_unit
+from bot.pipeline.unit_of_work import commit_current_unit
 from exports.schedule import PeriodError, format_period, parse_period
 from exports.xlsx import ExportSummary, build_export, export_filename
 from models import User

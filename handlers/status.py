@@ -23,8 +23,8 @@ from bot.access import EVERY_ROLE, allow
 from bot.callbacks import StatusPage, StatusSchool
 from bot.config import Settings
 from bot.markup import Keyboard
+from bot.pipeline.unit_of_work import commit_current_unit
 from bot.texts import direction_name, level_name, mark_name, review_state_name
-from bot.unit_of_work import commit_current_unit
 from exports.charts import Bar, progress_chart
 from models import EvidenceKind, Role, School, User
 from models.stats import (

@@ -35,7 +35,8 @@ from aiogram.types import (
 from sqlalchemy import Connection, Engine, Pool, event
 
 # Every transaction open on any engine, by the asyncio task that opened it: a Bot API call made
-# by a task that still has one is a lock held across a Telegram round trip (bot/unit_of_work.py).
+# by a task that still has one is a lock held across a Telegram round trip
+# (bot/pipeline/unit_of_work.py).
 _OPEN: dict[asyncio.Task[Any] | None, set[int]] = {}
 SESSIONS: list[RecordingSession] = []
 

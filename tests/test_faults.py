@@ -25,7 +25,7 @@ def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     async def fake_sleep(delay: float) -> None:
         delays.append(delay)
 
-    monkeypatch.setattr("bot.telegram_retry.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("bot.pipeline.telegram_retry.asyncio.sleep", fake_sleep)
     return delays
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.util import concurrency
 
-from bot import telegram_retry
+from bot.pipeline import telegram_retry
 from exports import xlsx
 
 CHANGED = (
@@ -154,11 +154,11 @@ def test_aiogram_keyboard_builder_markup_for_keyboard() -> None:
     )
 
 
-# --- bot/telegram_retry.py: parametrized Response models kept alive ----------------------
+# --- bot/pipeline/telegram_retry.py: parametrized Response models kept alive --------------------
 
 
 def test_pydantic_generic_cache_for_keep_response_type() -> None:
-    patch = "bot/telegram_retry.py _keep_response_type"
+    patch = "bot/pipeline/telegram_retry.py _keep_response_type"
     _has(SendMessage, "__returning__", "aiogram", patch)
     _fail_unless(SendMessage.__returning__ is Message, "aiogram", patch, "__returning__")
     held = Response[Message]

@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.db.storage import DatabaseStorage
 from bot.dispatcher import create_bot, create_dispatcher
-from bot.locks import RedisLockIsolation, redis_client
-from bot.polling import InboxPolling
+from bot.pipeline.locks import RedisLockIsolation, redis_client
+from bot.pipeline.polling import InboxPolling
 from bot.states import ReportForm
 from models import ActivityReport, FsmRecord, Mark, RoadmapItem, TelegramUpdate
 from tests.conftest import Harness, World
@@ -442,7 +442,7 @@ async def test_a_handler_that_outlives_its_lock_does_not_commit(
     harness = new_harness(settings, session_factory, i18n, isolation=isolation)
     await to_card(harness, teacher, item.id)
 
-    from bot import unit_of_work
+    from bot.pipeline import unit_of_work
 
     stalled = asyncio.Event()
     original = unit_of_work.UnitOfWork.commit
@@ -509,7 +509,7 @@ def test_storage_is_the_database_with_and_without_redis(settings, session_factor
 async def test_handled_marks_are_forgotten_after_two_days(session_factory):
     from datetime import timedelta
 
-    from bot.polling import prune_handled
+    from bot.pipeline.polling import prune_handled
     from models.base import utcnow
 
     now = utcnow()

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import bot.weekly_export as weekly
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.pipeline.telegram_retry import RetryRequestMiddleware
 from bot.scheduler import Scheduler
-from bot.telegram_retry import RetryRequestMiddleware
 from exports.schedule import (
     WeeklySchedule,
     due_period,

@@ -1,6 +1,6 @@
 """aiogram FSM storage in the bot's own database: drafts survive restarts, with or without Redis.
 
-Inside an update the storage works on the update's unit of work (bot/unit_of_work.py): the
+Inside an update the storage works on the update's unit of work (bot/pipeline/unit_of_work.py): the
 unit's first statement already read the record of the update's own key, reads are answered from
 it, and writes only change it in memory. The unit writes every changed record with ONE upsert
 (or delete, when nothing is left) right before it commits, in the same transaction as the
@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.unit_of_work import current_unit
+from bot.pipeline.unit_of_work import current_unit
 from models import FsmRecord
 from models.base import utcnow
 

@@ -62,7 +62,7 @@ class RetryRequestMiddleware(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         _keep_response_type(method)
         if method.__api_method__ == GetUpdates.__api_method__:
-            # Polling has its own backoff (bot/polling.py).
+            # Polling has its own backoff (bot/pipeline/polling.py).
             return await make_request(bot, method)
         attempt = 1
         while True:

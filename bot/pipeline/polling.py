@@ -4,10 +4,10 @@ Telegram forgets an update once ``getUpdates`` is called with a higher offset. a
 polling makes that call while the previous batch is still being handled, so a process killed
 meanwhile loses those updates. Here every batch is first written to ``telegram_updates`` (one
 short transaction); only then is the offset advanced. Each update's unit of work marks its row
-handled in the same transaction as its own rows (bot/unit_of_work.py); this loop marks the rest
-(updates that only read, or failed) once their handling ended. On start, rows still unhandled
-— the process died while they were in flight — are handled again, oldest first; an update that
-had committed its work is skipped by its unit of work, so nothing happens twice.
+handled in the same transaction as its own rows (bot/pipeline/unit_of_work.py); this loop marks
+the rest (updates that only read, or failed) once their handling ended. On start, rows still
+unhandled — the process died while they were in flight — are handled again, oldest first; an
+update that had committed its work is skipped by its unit of work, so nothing happens twice.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 How an update is handled (the middlewares are wired in bot/dispatcher.py, in this order):
 
 1. ``UserLockMiddleware`` takes the user's lock: one update per user at a time (in this process,
-   or across processes with Redis, bot/locks.py).
+   or across processes with Redis, bot/pipeline/locks.py).
 2. ``UnitOfWorkMiddleware`` opens the update's session and, in ONE statement, reads the user,
    the form state of the update's FSM key and whether this ``update_id`` was handled already.
    A redelivered update (a replay after a crash, a webhook retry, polling's inbox) that was

@@ -25,7 +25,7 @@ from aiogram.types import TelegramObject
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import LockError, RedisError
 
-from bot.unit_of_work import LockGuard, current_guard
+from bot.pipeline.unit_of_work import LockGuard, current_guard
 
 if TYPE_CHECKING:
     from aiogram.fsm.middleware import FSMContextMiddleware
