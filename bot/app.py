@@ -27,15 +27,15 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot import weekly_export
 from bot.commands import set_default_commands, set_user_commands
 from bot.config import ConfigError, Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
-from bot.outbox import OUTBOX_SECONDS, Outbox
+from bot.jobs import weekly_export
+from bot.jobs.outbox import OUTBOX_SECONDS, Outbox
+from bot.jobs.scheduler import Scheduler
 from bot.pipeline.polling import prune_handled, run_inbox_polling
-from bot.scheduler import Scheduler
 from handlers import review, roadmap
 from models import Role
 from models.users import ensure_admins

@@ -20,9 +20,9 @@ from bot import edits
 from bot.access import OVERSIGHT, allow
 from bot.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
 from bot.config import Settings
+from bot.jobs.outbox import Outbox, Outgoing, Renderer
+from bot.jobs.scheduler import Job, Scheduler
 from bot.markup import Keyboard
-from bot.outbox import Outbox, Outgoing, Renderer
-from bot.scheduler import Job, Scheduler
 from bot.states import ReviewForm
 from bot.texts import direction_name, input_problem, mark_name
 from models import ActivityReport, EvidenceKind, Notification, School, User

@@ -30,8 +30,8 @@ from bot import roadmap_keyboards as kb
 from bot.access import EVERY_ROLE, SCHOOL_STAFF, allow
 from bot.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
 from bot.config import Settings
-from bot.outbox import Outbox, Outgoing, Renderer
-from bot.scheduler import Job, Scheduler
+from bot.jobs.outbox import Outbox, Outgoing, Renderer
+from bot.jobs.scheduler import Job, Scheduler
 from bot.states import RoadmapImport
 from handlers.report import report_start
 from models import Notification, RoadmapItem, Role, School, User

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from bot.callbacks import ReminderMute, ReminderReport, ReportItem
 from bot.config import Settings
-from bot.outbox import MAX_ATTEMPTS, Outbox, RateLimiter
-from bot.scheduler import Scheduler
+from bot.jobs.outbox import MAX_ATTEMPTS, Outbox, RateLimiter
+from bot.jobs.scheduler import Scheduler
 from handlers.roadmap import reminder_renderers, reminders_job
 from models import ActivityReport, Mark, Notification, RoadmapItem, Role, School, User
 from models.reminders import CURATOR_OVERDUE, DEADLINES, WEEKLY, build_reminders

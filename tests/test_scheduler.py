@@ -8,7 +8,7 @@ import logging
 import pytest
 from sqlalchemy import func, select
 
-from bot.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler
 from models import Municipality
 
 
@@ -77,7 +77,7 @@ async def test_a_failing_job_is_logged_rolled_back_and_runs_again(session_factor
 
     scheduler.every(10, "failing", failing)
     scheduler.every(10, "healthy", healthy)
-    with caplog.at_level(logging.ERROR, logger="bot.scheduler"):
+    with caplog.at_level(logging.ERROR, logger="bot.jobs.scheduler"):
         await scheduler.start()
         await asyncio.wait_for(asyncio.gather(failed_twice.wait(), healthy_ran.wait()), 5)
         await scheduler.stop()

@@ -20,11 +20,11 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import bot.weekly_export as weekly
+import bot.jobs.weekly_export as weekly
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.jobs.scheduler import Scheduler
 from bot.pipeline.telegram_retry import RetryRequestMiddleware
-from bot.scheduler import Scheduler
 from exports.schedule import (
     WeeklySchedule,
     due_period,

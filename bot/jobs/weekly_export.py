@@ -53,7 +53,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler
 from exports.schedule import WeeklySchedule, due_period, format_period, next_run, parse_schedule
 
 # build_export is re-exported: tests replace it where this module looks it up.
