@@ -4,7 +4,7 @@ A step pushes one update and waits for the chat's next message or edit. It fails
 gives up their remaining forms — when that answer is one of the bot's generic error texts
 (handlers/errors.py, as rendered by the catalogs), lacks the button the next step presses, or
 does not arrive within the step limit («unanswered»). Our bot is driven only through what
-Telegram would show and the callback data of bot/callbacks.py.
+Telegram would show and the callback data of bot/ui/callbacks.py.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from babel.messages.pofile import read_po
 
 from bench.common import ROOT
 from bench.telegram_stub import BenchAPI, buttons, text_of
-from bot.callbacks import ReportItem, ReportMark, ReportNav
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from tests.fake_bot_api import Call
 
 # msgids of the error router's «something failed on our side» messages (handlers/errors.py).

@@ -46,11 +46,11 @@ from bench.common import (
     table,
     verdict,
 )
-from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from models import ActivityReport, FsmRecord, RoadmapItem, Role, User
 from tests.telegram import TOKEN, RecordingSession, UpdateFactory
 

@@ -27,7 +27,6 @@ from aiogram.utils.backoff import Backoff, BackoffConfig
 from aiogram.utils.i18n import I18n
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.commands import set_default_commands, set_user_commands
 from bot.config import ConfigError, Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
@@ -36,6 +35,7 @@ from bot.jobs import weekly_export
 from bot.jobs.outbox import OUTBOX_SECONDS, Outbox
 from bot.jobs.scheduler import Scheduler
 from bot.pipeline.polling import prune_handled, run_inbox_polling
+from bot.ui.commands import set_default_commands, set_user_commands
 from handlers import review, roadmap
 from models import Role
 from models.users import ensure_admins

@@ -8,12 +8,11 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.flags import get_flag
-from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.types import CallbackQuery, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
-from aiogram.utils.i18n import gettext as _
 
-from bot.access import is_allowed
+from bot.ui.access import is_allowed, refuse
 from models import User
 
 logger = logging.getLogger(__name__)
@@ -59,22 +58,6 @@ class AccessMiddleware(BaseMiddleware):
             return await handler(event, data)
         await refuse(event, stranger=user is None)
         return None
-
-
-async def refuse(event: TelegramObject, *, stranger: bool) -> None:
-    text = (
-        _(
-            "This bot is for schools, their curators and municipal coordinators. "
-            "To get access, ask your municipal coordinator or curator for an invite link "
-            "and open it."
-        )
-        if stranger
-        else _("This is not available for your role. /help lists what you can do.")
-    )
-    if isinstance(event, CallbackQuery):
-        await event.answer(text, show_alert=True)
-    elif isinstance(event, Message):
-        await event.answer(text)
 
 
 class ThrottlingMiddleware(BaseMiddleware):

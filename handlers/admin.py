@@ -13,9 +13,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import edits, keyboards
-from bot.access import OVERSIGHT, allow
-from bot.callbacks import (
+from bot.config import Settings
+from bot.ui import replies as edits
+from bot.ui.access import OVERSIGHT, allow
+from bot.ui.callbacks import (
     InviteDone,
     InviteForSchool,
     InviteRole,
@@ -24,10 +25,10 @@ from bot.callbacks import (
     ProjectChoice,
     SchoolsPage,
 )
-from bot.config import Settings
-from bot.markup import Keyboard
-from bot.states import AddSchool, InviteForm
-from bot.texts import project_name, role_name
+from bot.ui.keyboards import common as keyboards
+from bot.ui.markup import Keyboard
+from bot.ui.states import AddSchool, InviteForm
+from bot.ui.texts import project_name, role_name
 from models import Municipality, Project, Role, User
 from models.errors import InvalidInput
 from models.invites import create_invite, invite_link

@@ -13,13 +13,13 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import edits, keyboards
-from bot.access import EVERY_ROLE, allow, public
-from bot.callbacks import Cancel, LangChoice
-from bot.commands import commands_for, set_user_commands
-from bot.middlewares import refuse
-from bot.report_keyboards import main_menu
-from bot.states import (
+from bot.ui import replies as edits
+from bot.ui.access import EVERY_ROLE, allow, public, refuse
+from bot.ui.callbacks import Cancel, LangChoice
+from bot.ui.commands import commands_for, set_user_commands
+from bot.ui.keyboards import common as keyboards
+from bot.ui.keyboards.report import main_menu
+from bot.ui.states import (
     AddSchool,
     DiagnosticsForm,
     EvidenceForm,
@@ -28,7 +28,7 @@ from bot.states import (
     ReviewForm,
     RoadmapImport,
 )
-from bot.texts import role_name
+from bot.ui.texts import role_name
 from models import Role, User
 from models.audit import record
 from models.users import visible_schools

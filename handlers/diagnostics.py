@@ -25,10 +25,10 @@ from aiogram.utils.i18n import I18n, get_i18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import diagnostics_keyboards as kb
-from bot import edits
-from bot.access import OVERSIGHT, allow
-from bot.callbacks import (
+from bot.config import Settings
+from bot.ui import replies as edits
+from bot.ui.access import OVERSIGHT, allow
+from bot.ui.callbacks import (
     DiagAnswer,
     DiagBack,
     DiagContinue,
@@ -48,8 +48,8 @@ from bot.callbacks import (
     DiagUnknown,
     DiagView,
 )
-from bot.config import Settings
-from bot.states import DiagnosticsForm
+from bot.ui.keyboards import diagnostics as kb
+from bot.ui.states import DiagnosticsForm
 from models import DiagnosticRun, Questionnaire, Role, RunStatus, School, User, diagnostics
 from models import diagnostic_runs as runs
 from models.errors import InvalidInput, NotFound

@@ -9,7 +9,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import ErrorEvent, Update
 from aiogram.utils.i18n import gettext as _
 
-from bot.edits import not_modified
+from bot.ui.replies import not_modified
 from models.errors import AccessDenied, DomainError, NotFound
 
 logger = logging.getLogger(__name__)

@@ -20,9 +20,9 @@ from aiogram.utils.chat_action import ChatActionSender
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.access import OVERSIGHT, allow
 from bot.config import Settings
 from bot.pipeline.unit_of_work import commit_current_unit
+from bot.ui.access import OVERSIGHT, allow
 from exports.schedule import PeriodError, format_period, parse_period
 from exports.xlsx import ExportSummary, build_export, export_filename
 from models import User

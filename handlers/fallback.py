@@ -6,8 +6,7 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.access import public
-from bot.middlewares import refuse
+from bot.ui.access import public, refuse
 from models import User
 
 

@@ -22,10 +22,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import edits
-from bot import report_keyboards as kb
-from bot.access import SCHOOL_STAFF, allow
-from bot.callbacks import (
+from bot.config import Settings
+from bot.ui import replies as edits
+from bot.ui.access import SCHOOL_STAFF, allow
+from bot.ui.callbacks import (
     MyPage,
     MyReport,
     ReportDate,
@@ -36,9 +36,9 @@ from bot.callbacks import (
     ReportNav,
     ReportPage,
 )
-from bot.config import Settings
-from bot.states import EvidenceForm, ReportForm
-from bot.texts import direction_name, input_problem, mark_name, review_state_name
+from bot.ui.keyboards import report as kb
+from bot.ui.states import EvidenceForm, ReportForm
+from bot.ui.texts import direction_name, input_problem, mark_name, review_state_name
 from handlers.fallback import edit_not_taken
 from models import ActivityReport, EvidenceKind, Mark, ReviewState, User
 from models.base import utcnow

@@ -16,15 +16,15 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import edits
-from bot.access import OVERSIGHT, allow
-from bot.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
 from bot.config import Settings
 from bot.jobs.outbox import Outbox, Outgoing, Renderer
 from bot.jobs.scheduler import Job, Scheduler
-from bot.markup import Keyboard
-from bot.states import ReviewForm
-from bot.texts import direction_name, input_problem, mark_name
+from bot.ui import replies as edits
+from bot.ui.access import OVERSIGHT, allow
+from bot.ui.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
+from bot.ui.markup import Keyboard
+from bot.ui.states import ReviewForm
+from bot.ui.texts import direction_name, input_problem, mark_name
 from models import ActivityReport, EvidenceKind, Notification, School, User
 from models.base import utcnow
 from models.digests import NEW_REPORTS, build_report_digests, pending_query

@@ -26,13 +26,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import roadmap_keyboards as kb
-from bot.access import EVERY_ROLE, SCHOOL_STAFF, allow
-from bot.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
 from bot.config import Settings
 from bot.jobs.outbox import Outbox, Outgoing, Renderer
 from bot.jobs.scheduler import Job, Scheduler
-from bot.states import RoadmapImport
+from bot.ui.access import EVERY_ROLE, SCHOOL_STAFF, allow
+from bot.ui.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
+from bot.ui.keyboards import roadmap as kb
+from bot.ui.states import RoadmapImport
 from handlers.report import report_start
 from models import Notification, RoadmapItem, Role, School, User
 from models.audit import record

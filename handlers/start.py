@@ -13,10 +13,10 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.access import public
-from bot.commands import set_user_commands
-from bot.report_keyboards import main_menu
-from bot.texts import role_name
+from bot.ui.access import public
+from bot.ui.commands import set_user_commands
+from bot.ui.keyboards.report import main_menu
+from bot.ui.texts import role_name
 from models import Role, User
 from models.errors import InviteError
 from models.invites import looks_like_token, redeem_invite

@@ -18,13 +18,13 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import edits
-from bot.access import EVERY_ROLE, allow
-from bot.callbacks import StatusPage, StatusSchool
 from bot.config import Settings
-from bot.markup import Keyboard
 from bot.pipeline.unit_of_work import commit_current_unit
-from bot.texts import direction_name, level_name, mark_name, review_state_name
+from bot.ui import replies as edits
+from bot.ui.access import EVERY_ROLE, allow
+from bot.ui.callbacks import StatusPage, StatusSchool
+from bot.ui.markup import Keyboard
+from bot.ui.texts import direction_name, level_name, mark_name, review_state_name
 from exports.charts import Bar, progress_chart
 from models import EvidenceKind, Role, School, User
 from models.stats import (

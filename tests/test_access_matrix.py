@@ -24,7 +24,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import inspect, text
 
-from bot.access import PUBLIC, is_allowed
+from bot.ui.access import PUBLIC, is_allowed
 from models import Role
 from tests.conftest import Harness, World
 from tests.telegram import BOT_ID

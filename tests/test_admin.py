@@ -9,7 +9,7 @@ from aiogram.methods import EditMessageText, SendMessage
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import InviteDone, InviteRole, InviteSchool, MunicipalityPick, ProjectChoice
+from bot.ui.callbacks import InviteDone, InviteRole, InviteSchool, MunicipalityPick, ProjectChoice
 from models import Invite, Municipality, Project, Role, School, User, invite_schools
 from tests.conftest import ADMIN_ID, Harness, World
 

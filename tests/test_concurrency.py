@@ -10,7 +10,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from models import ActivityReport, Evidence, RoadmapItem, Role, User
 from tests.conftest import Harness, World
 

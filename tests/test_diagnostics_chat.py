@@ -16,7 +16,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.callbacks import (
+from bot.db.engine import create_engine, create_session_factory
+from bot.dispatcher import create_bot, create_dispatcher
+from bot.ui.callbacks import (
     DiagAnswer,
     DiagBack,
     DiagContinue,
@@ -33,8 +35,6 @@ from bot.callbacks import (
     DiagUnknown,
     DiagView,
 )
-from bot.db.engine import create_engine, create_session_factory
-from bot.dispatcher import create_bot, create_dispatcher
 from models import (
     Answer,
     DiagnosticRun,

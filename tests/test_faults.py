@@ -7,7 +7,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMes
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from models import ActivityReport, FsmRecord, RoadmapItem
 from tests.conftest import Harness, World
 

@@ -17,7 +17,7 @@ from aiogram.types import Document, InlineKeyboardMarkup, ReplyKeyboardMarkup, S
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import (
+from bot.ui.callbacks import (
     Cancel,
     LangChoice,
     MyReport,

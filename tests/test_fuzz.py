@@ -35,11 +35,11 @@ from aiogram.types import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import states as states_module
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
+from bot.ui import states as states_module
 from models import (
     ActivityReport,
     Mark,

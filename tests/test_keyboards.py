@@ -1,4 +1,4 @@
-"""bot.markup.Keyboard: the same markup as aiogram's builder, without deep-copying buttons."""
+"""bot.ui.markup.Keyboard: the same markup as aiogram's builder, without deep-copying buttons."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.markup import Keyboard
+from bot.ui.markup import Keyboard
 
 
 def _fill(builder: InlineKeyboardBuilder) -> InlineKeyboardBuilder:

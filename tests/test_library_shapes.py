@@ -128,11 +128,11 @@ async def test_aiogram_filter_objects_for_run_sync_filters_inline() -> None:
     )
 
 
-# --- bot/markup.py: keyboards copy rows, not buttons --------------------------------------
+# --- bot/ui/markup.py: keyboards copy rows, not buttons --------------------------------------
 
 
 def test_aiogram_keyboard_builder_markup_for_keyboard() -> None:
-    patch = "bot/markup.py Keyboard.as_markup"
+    patch = "bot/ui/markup.py Keyboard.as_markup"
     builder = InlineKeyboardBuilder()
     for number in range(5):
         builder.button(text=str(number), callback_data=str(number))

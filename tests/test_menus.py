@@ -9,8 +9,8 @@ from aiogram.types import BotCommandScopeChat
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import Cancel, LangChoice
-from bot.commands import commands_for
+from bot.ui.callbacks import Cancel, LangChoice
+from bot.ui.commands import commands_for
 from models import FsmRecord, Role, User
 from tests.conftest import Harness, World
 

@@ -24,12 +24,12 @@ from aiogram.utils.backoff import BackoffConfig
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.db.storage import DatabaseStorage
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.pipeline.locks import RedisLockIsolation, redis_client
 from bot.pipeline.polling import InboxPolling
-from bot.states import ReportForm
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
+from bot.ui.states import ReportForm
 from models import ActivityReport, FsmRecord, Mark, RoadmapItem, TelegramUpdate
 from tests.conftest import Harness, World
 from tests.services import redis_prefix, scale_redis  # noqa: F401

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from aiogram.utils.i18n import gettext as _
 
-from bot.texts import role_name
+from bot.ui.texts import role_name
 from models.enums import Role
 from tests.fake_bot_api import FakeBotAPI
 

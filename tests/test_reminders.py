@@ -13,10 +13,10 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot.callbacks import ReminderMute, ReminderReport, ReportItem
 from bot.config import Settings
 from bot.jobs.outbox import MAX_ATTEMPTS, Outbox, RateLimiter
 from bot.jobs.scheduler import Scheduler
+from bot.ui.callbacks import ReminderMute, ReminderReport, ReportItem
 from handlers.roadmap import reminder_renderers, reminders_job
 from models import ActivityReport, Mark, Notification, RoadmapItem, Role, School, User
 from models.reminders import CURATOR_OVERDUE, DEADLINES, WEEKLY, build_reminders

@@ -13,7 +13,8 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bot.callbacks import (
+from bot.dispatcher import create_bot, create_dispatcher
+from bot.ui.callbacks import (
     Cancel,
     MyReport,
     ReportDate,
@@ -24,9 +25,8 @@ from bot.callbacks import (
     ReportNav,
     ReportPage,
 )
-from bot.dispatcher import create_bot, create_dispatcher
-from bot.report_keyboards import MENU_REPORT
-from bot.texts import input_problem
+from bot.ui.keyboards.report import MENU_REPORT
+from bot.ui.texts import input_problem
 from models import (
     ActivityReport,
     AuditEvent,

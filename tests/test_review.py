@@ -10,7 +10,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, 
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.callbacks import MyReport, ReportNav, ReviewAction, ReviewSkip
+from bot.ui.callbacks import MyReport, ReportNav, ReviewAction, ReviewSkip
 from models import ActivityReport, AuditEvent, Evidence, EvidenceKind, Mark, ReviewState
 from tests.conftest import Harness, World
 

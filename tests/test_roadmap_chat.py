@@ -25,8 +25,8 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
 import main
-from bot.callbacks import Cancel, RoadmapImportConfirm, RoadmapPage
 from bot.config import Settings
+from bot.ui.callbacks import Cancel, RoadmapImportConfirm, RoadmapPage
 from handlers.roadmap import PAGE_SIZE
 from models import ActivityReport, FsmRecord, Mark, RoadmapItem, User
 from models.enums import Role

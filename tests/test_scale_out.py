@@ -20,7 +20,6 @@ from aiogram.utils.i18n import I18n
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.storage import DatabaseStorage
@@ -29,6 +28,7 @@ from bot.jobs import outbox as outbox_module
 from bot.jobs import weekly_export
 from bot.jobs.outbox import Outbox, RateLimiter
 from bot.jobs.scheduler import Scheduler
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from exports.schedule import parse_schedule
 from handlers.review import digest_job, digest_renderer
 from handlers.roadmap import reminder_renderers, reminders_job

@@ -11,7 +11,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, S
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import StatusPage, StatusSchool
+from bot.ui.callbacks import StatusPage, StatusSchool
 from handlers.status import attention_order
 from models import ActivityReport, Mark, Municipality, ReviewState, RoadmapItem, School
 from models.stats import SchoolFigures

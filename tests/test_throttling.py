@@ -8,9 +8,9 @@ from aiogram import Dispatcher
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from sqlalchemy import func, select
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.dispatcher import create_dispatcher
 from bot.middlewares import ThrottlingMiddleware
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from models import ActivityReport, RoadmapItem
 from tests.conftest import Harness, World
 

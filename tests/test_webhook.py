@@ -28,9 +28,9 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bot.callbacks import ReportItem, ReportMark, ReportNav
 from bot.config import ConfigError, load_settings
 from bot.db.engine import create_engine, create_session_factory
+from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from models import (
     ActivityReport,
     FsmRecord,

@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import Cancel, ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
-from bot.markup import Keyboard
+from bot.ui.callbacks import (
+    Cancel,
+    ReminderMute,
+    ReminderReport,
+    RoadmapImportConfirm,
+    RoadmapPage,
+)
+from bot.ui.markup import Keyboard
 from models import School
 
 SCHOOLS_SHOWN = 30

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import (
+from bot.ui.callbacks import (
     DiagAnswer,
     DiagBack,
     DiagContinue,
@@ -27,7 +27,7 @@ from bot.callbacks import (
     DiagUnknown,
     DiagView,
 )
-from bot.markup import Keyboard
+from bot.ui.markup import Keyboard
 
 BUTTON_TEXT = 60
 SHORT_OPTION = 14

@@ -11,7 +11,7 @@ from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
-from bot.callbacks import (
+from bot.ui.callbacks import (
     Cancel,
     MyPage,
     MyReport,
@@ -23,8 +23,8 @@ from bot.callbacks import (
     ReportNav,
     ReportPage,
 )
-from bot.markup import Keyboard
-from bot.texts import direction_name, mark_name
+from bot.ui.markup import Keyboard
+from bot.ui.texts import direction_name, mark_name
 from models import ActivityReport, Direction, Mark, ReviewState, RoadmapItem
 
 MENU_REPORT = __("📝 Report an activity")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.callbacks import (
+from bot.ui.callbacks import (
     Cancel,
     InviteDone,
     InviteRole,
@@ -17,8 +17,8 @@ from bot.callbacks import (
     ProjectChoice,
     SchoolsPage,
 )
-from bot.markup import Keyboard
-from bot.texts import project_name, role_name
+from bot.ui.markup import Keyboard
+from bot.ui.texts import project_name, role_name
 from models import Municipality, Project, Role, School
 
 PAGE_SIZE = 8

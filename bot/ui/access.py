@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from aiogram.types import CallbackQuery, Message, TelegramObject
+from aiogram.utils.i18n import gettext as _
+
 from models.enums import Role
 
 PUBLIC: Final = "public"
@@ -35,3 +38,19 @@ def is_allowed(rule: object, role: Role | None) -> bool:
     if isinstance(rule, frozenset):
         return role is not None and role in rule
     return False
+
+
+async def refuse(event: TelegramObject, *, stranger: bool) -> None:
+    text = (
+        _(
+            "This bot is for schools, their curators and municipal coordinators. "
+            "To get access, ask your municipal coordinator or curator for an invite link "
+            "and open it."
+        )
+        if stranger
+        else _("This is not available for your role. /help lists what you can do.")
+    )
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    elif isinstance(event, Message):
+        await event.answer(text)
