@@ -31,12 +31,11 @@ from bot.config import ConfigError, Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
-from bot.jobs import weekly_export
+from bot.jobs import digests, reminders, weekly_export
 from bot.jobs.outbox import OUTBOX_SECONDS, Outbox
 from bot.jobs.scheduler import Scheduler
 from bot.pipeline.polling import prune_handled, run_inbox_polling
 from bot.ui.commands import set_default_commands, set_user_commands
-from handlers import review, roadmap
 from models import Role
 from models.users import ensure_admins
 
@@ -102,8 +101,8 @@ async def bot_runtime(settings: Settings) -> AsyncIterator[BotRuntime]:
         except TelegramAPIError as exc:
             logger.warning("could not set the commands menu: %s", type(exc).__name__)
         outbox = Outbox(bot, i18n)
-        roadmap.setup_reminders(scheduler, outbox, settings)
-        review.setup_digests(scheduler, outbox, settings)
+        reminders.setup_reminders(scheduler, outbox, settings)
+        digests.setup_digests(scheduler, outbox, settings)
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
         scheduler.every(PRUNE_SECONDS, "handled_updates", prune_handled)
         weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
 from html import escape
 
 from aiogram import Bot, F, Router
@@ -17,17 +15,13 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.jobs.outbox import Outbox, Outgoing, Renderer
-from bot.jobs.scheduler import Job, Scheduler
 from bot.ui import replies as edits
 from bot.ui.access import OVERSIGHT, allow
 from bot.ui.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
 from bot.ui.markup import Keyboard
 from bot.ui.states import ReviewForm
 from bot.ui.texts import direction_name, input_problem, mark_name
-from models import ActivityReport, EvidenceKind, Notification, School, User
-from models.base import utcnow
-from models.digests import NEW_REPORTS, build_report_digests, pending_query
+from models import ActivityReport, EvidenceKind, School, User
 from models.errors import InvalidInput
 from models.review import (
     MAX_COMMENT,
@@ -40,7 +34,6 @@ from models.review import (
 
 logger = logging.getLogger(__name__)
 REVIEWERS = allow(OVERSIGHT)
-DIGEST_CHECK_SECONDS = 120
 
 
 def _trim(text: str | None, limit: int) -> str:
@@ -309,49 +302,3 @@ def create_router() -> Router:
     router.message.register(comment_given, ReviewForm.comment, F.text, flags=REVIEWERS)
     router.message.register(comment_fallback, ReviewForm.comment, flags=REVIEWERS)
     return router
-
-
-# --- curators' digest of new reports ---------------------------------------------------------
-
-
-def digest_renderer(settings: Settings) -> Renderer:
-    """Renders a NEW_REPORTS row at send time: only reports still awaiting review are listed."""
-
-    async def render(session: AsyncSession, row: Notification, user: User) -> Outgoing | None:
-        since = datetime.fromisoformat(row.payload["since"])
-        until = datetime.fromisoformat(row.payload["until"])
-        reports = (
-            await session.execute(
-                pending_query(user.id, since, until)
-                .with_only_columns(ActivityReport.id, ActivityReport.title, School.short_name)
-                .join(School, School.id == ActivityReport.school_id)
-                .order_by(ActivityReport.submitted_at)
-            )
-        ).all()
-        if not reports:
-            return None
-        lines = [
-            _("<b>📥 New reports of your schools: {count}</b>").format(count=len(reports)),
-        ]
-        for report_id, title, school in reports[:10]:
-            lines.append(f"• {escape(_trim(school, 30))}: №{report_id} {escape(_trim(title, 70))}")
-        if len(reports) > 10:
-            lines.append(_("… and {count} more.").format(count=len(reports) - 10))
-        lines.append(_("Review them: /review"))
-        return Outgoing(text="\n".join(lines))
-
-    return render
-
-
-def digest_job(settings: Settings, now: Callable[[], datetime] = utcnow) -> Job:
-    interval = timedelta(minutes=settings.digest_minutes)
-
-    async def job(session: AsyncSession) -> None:
-        await build_report_digests(session, now=now(), interval=interval)
-
-    return job
-
-
-def setup_digests(scheduler: Scheduler, outbox: Outbox, settings: Settings) -> None:
-    outbox.register(NEW_REPORTS, digest_renderer(settings))
-    scheduler.every(DIGEST_CHECK_SECONDS, "report_digests", digest_job(settings))

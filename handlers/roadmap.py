@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import io
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from html import escape
 from pathlib import PurePath
@@ -27,30 +27,22 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.jobs.outbox import Outbox, Outgoing, Renderer
-from bot.jobs.scheduler import Job, Scheduler
 from bot.ui.access import EVERY_ROLE, SCHOOL_STAFF, allow
 from bot.ui.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
 from bot.ui.keyboards import roadmap as kb
 from bot.ui.states import RoadmapImport
 from handlers.report import report_start
-from models import Notification, RoadmapItem, Role, School, User
+from models import Role, School, User
 from models.audit import record
-from models.base import utcnow
 from models.duedates import DueKind, Recurrence
 from models.errors import AccessDenied
-from models.reminders import CURATOR_OVERDUE, DEADLINES, LATE, SOON, WEEKLY, build_reminders
 from models.roadmap_import import ImportErrorCode, ParsedRoadmap, RoadmapImportError, parse_roadmap
 from models.roadmaps import (
     ImportPlan,
     ItemStatus,
     apply_import,
-    count_overdue,
-    curated_school_ids,
-    open_items,
     plan_import,
     roadmap_page,
-    school_reported_since,
 )
 from models.users import count_visible_schools, school_for, visible_schools
 
@@ -70,13 +62,7 @@ ROADMAP_SUFFIXES = frozenset(
 )
 PREVIEW_ITEMS = 5
 PAGE_SIZE = 8
-DIGEST_ITEMS = 10
 MAX_TEXT = 4000
-# The reminders job looks every few minutes; digests are built between REMINDER_HOUR and this.
-REMINDER_CHECK_SECONDS = 600
-QUIET_FROM_HOUR = 21
-# A digest that waited longer than this (the bot was down) is not worth sending any more.
-STALE_DAYS = 2
 
 
 def _today(settings: Settings) -> date:
@@ -598,151 +584,6 @@ async def reminder_report(
     await query.answer()
     # The same start as /report: resumes a draft if there is one, otherwise begins anew.
     await report_start(query.message, state, user, session, settings)
-
-
-# --- reminder digests -----------------------------------------------------------------------
-
-
-def _digest_lines(items: Sequence[tuple[RoadmapItem, str]], *, by_school: bool) -> list[str]:
-    lines: list[str] = []
-    school: str | None = None
-    for item, school_name in items[:DIGEST_ITEMS]:
-        if by_school and school_name != school:
-            school = school_name
-            lines.append(f"<b>{escape(_trim(school_name, 80))}</b>")
-        number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
-        due = escape(_trim(item.due_raw, 50)) if item.due_raw else _date(item.due_date)
-        lines.append(f"• {number}{escape(_trim(item.title, 100))} ({due})")
-    if len(items) > DIGEST_ITEMS:
-        lines.append(_("… and {count} more.").format(count=len(items) - DIGEST_ITEMS))
-    return lines
-
-
-def _payload_ids(notification: Notification, name: str) -> list[int]:
-    values = (notification.payload or {}).get(name) or []
-    return [int(v) for v in values if isinstance(v, int | str) and str(v).isdigit()]
-
-
-def _stale(notification: Notification, today: date) -> bool:
-    day = (notification.payload or {}).get("day")
-    try:
-        return day is None or (today - date.fromisoformat(str(day))).days > STALE_DAYS
-    except ValueError:
-        return True
-
-
-def reminder_renderers(
-    settings: Settings, clock: Callable[[], datetime] = utcnow
-) -> dict[str, Renderer]:
-    """Renderers of the reminder kinds for the outbox; each re-checks who may see what."""
-
-    def today() -> date:
-        return clock().astimezone(settings.tz).date()
-
-    def coordinator_school(notification: Notification, user: User, day: date) -> int | None:
-        if user.reminders_muted or user.role != Role.COORDINATOR or _stale(notification, day):
-            return None
-        school_ids = _payload_ids(notification, "school_ids")
-        return user.school_id if user.school_id in school_ids else None
-
-    async def deadlines(session: AsyncSession, n: Notification, user: User) -> Outgoing | None:
-        day = today()
-        school_id = coordinator_school(n, user, day)
-        if school_id is None:
-            return None
-        soon = await open_items(
-            session, _payload_ids(n, SOON), school_ids=[school_id], today=day, overdue=False
-        )
-        late = await open_items(
-            session, _payload_ids(n, LATE), school_ids=[school_id], today=day, overdue=True
-        )
-        if not soon and not late:
-            return None
-        lines = [_("<b>⏰ Roadmap deadlines</b>")]
-        if soon:
-            lines += [
-                "",
-                _("Due within {days} days and not reported yet:").format(
-                    days=settings.reminder_days_before
-                ),
-                *_digest_lines(soon, by_school=False),
-            ]
-        if late:
-            total = await count_overdue(session, school_id, today=day)
-            lines += [
-                "",
-                _("<b>Overdue</b>: the deadline has passed and no report marks them «done»:"),
-                *_digest_lines(late, by_school=False),
-                _(
-                    "Overdue at the school in total: {count}. /roadmap shows the whole roadmap."
-                ).format(count=total),
-            ]
-        lines += [
-            "",
-            _("When an activity has been held, report it with /report or the button below."),
-        ]
-        return Outgoing(_fit(lines), kb.reminder_actions(report=True))
-
-    async def curator_overdue(
-        session: AsyncSession, n: Notification, user: User
-    ) -> Outgoing | None:
-        day = today()
-        if user.reminders_muted or user.role != Role.CURATOR or _stale(n, day):
-            return None
-        schools = await curated_school_ids(session, user.id)
-        items = await open_items(
-            session, _payload_ids(n, LATE), school_ids=schools, today=day, overdue=True
-        )
-        if not items:
-            return None
-        lines = [
-            _("<b>⚠ Overdue activities in your schools</b>"),
-            _("The deadline has passed and no report marks them «done»:"),
-            *_digest_lines(items, by_school=True),
-        ]
-        return Outgoing(_fit(lines), kb.reminder_actions(report=False))
-
-    async def weekly(session: AsyncSession, n: Notification, user: User) -> Outgoing | None:
-        school_id = coordinator_school(n, user, today())
-        since_text = (n.payload or {}).get("since")
-        if school_id is None or not since_text:
-            return None
-        if await school_reported_since(session, school_id, datetime.fromisoformat(since_text)):
-            return None
-        school = await session.get(School, school_id)
-        if school is None or not school.is_active:
-            return None
-        text = _(
-            "<b>Weekly reminder</b>\nNo activity of {school} has been reported this week yet. "
-            "If something was held, report it now: it takes a couple of minutes."
-        ).format(school=escape(school.short_name))
-        return Outgoing(text, kb.reminder_actions(report=True))
-
-    return {DEADLINES: deadlines, CURATOR_OVERDUE: curator_overdue, WEEKLY: weekly}
-
-
-def reminders_job(settings: Settings, now: Callable[[], datetime] = utcnow) -> Job:
-    """The scheduled job: digests go into the outbox in the morning-to-evening window only."""
-
-    async def job(session: AsyncSession) -> None:
-        moment = now()
-        hour = moment.astimezone(settings.tz).hour
-        if not settings.reminder_hour <= hour < max(QUIET_FROM_HOUR, settings.reminder_hour + 1):
-            return
-        result = await build_reminders(
-            session, now=moment, tz=settings.tz, days_before=settings.reminder_days_before
-        )
-        if result.total:
-            logger.info("reminders queued: %s", result.added)
-
-    return job
-
-
-def setup_reminders(scheduler: Scheduler, outbox: Outbox, settings: Settings) -> None:
-    """Register the reminder renderers with the outbox and the digest job with the scheduler."""
-    for kind, renderer in reminder_renderers(settings).items():
-        outbox.register(kind, renderer)
-    scheduler.every(REMINDER_CHECK_SECONDS, "reminders", reminders_job(settings))
 
 
 def create_router() -> Router:

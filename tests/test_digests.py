@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from aiogram.methods import SendMessage
 from sqlalchemy import func, select
 
+from bot.jobs.digests import digest_renderer
 from bot.jobs.outbox import Outbox, RateLimiter
-from handlers.review import digest_renderer
 from models import ActivityReport, Mark, Notification, User
 from models.digests import NEW_REPORTS, build_report_digests, interval_start
 from tests.conftest import Harness, World

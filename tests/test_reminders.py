@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from bot.config import Settings
 from bot.jobs.outbox import MAX_ATTEMPTS, Outbox, RateLimiter
+from bot.jobs.reminders import reminder_renderers, reminders_job
 from bot.jobs.scheduler import Scheduler
 from bot.ui.callbacks import ReminderMute, ReminderReport, ReportItem
-from handlers.roadmap import reminder_renderers, reminders_job
 from models import ActivityReport, Mark, Notification, RoadmapItem, Role, School, User
 from models.reminders import CURATOR_OVERDUE, DEADLINES, WEEKLY, build_reminders
 from tests.conftest import Harness, World

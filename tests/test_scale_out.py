@@ -26,12 +26,12 @@ from bot.db.storage import DatabaseStorage
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.jobs import outbox as outbox_module
 from bot.jobs import weekly_export
+from bot.jobs.digests import digest_job, digest_renderer
 from bot.jobs.outbox import Outbox, RateLimiter
+from bot.jobs.reminders import reminder_renderers, reminders_job
 from bot.jobs.scheduler import Scheduler
 from bot.ui.callbacks import ReportItem, ReportMark, ReportNav
 from exports.schedule import parse_schedule
-from handlers.review import digest_job, digest_renderer
-from handlers.roadmap import reminder_renderers, reminders_job
 from models import (
     ActivityReport,
     ExportRun,
