@@ -20,7 +20,13 @@ from sqlalchemy.pool import NullPool
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.db.storage import DatabaseStorage
-from bot.middlewares import AccessMiddleware, ThrottlingMiddleware, UserLocaleMiddleware
+from bot.middlewares import (
+    AccessMiddleware,
+    CallbackAnswerPolicy,
+    RecordCallbackAnswers,
+    ThrottlingMiddleware,
+    UserLocaleMiddleware,
+)
 from bot.pipeline.locks import RedisLockIsolation, UserLockMiddleware, redis_client
 from bot.pipeline.telegram_retry import RetryRequestMiddleware
 from bot.pipeline.unit_of_work import CommitBeforeRequest, UnitOfWorkMiddleware
@@ -32,6 +38,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
     session.middleware(RetryRequestMiddleware())
+    session.middleware(RecordCallbackAnswers())
     # Outermost: the update's work is committed before a call goes out, and retries of that
     # call don't hold a transaction either.
     session.middleware(CommitBeforeRequest())
@@ -101,6 +108,8 @@ def create_dispatcher(
     dp.update.outer_middleware(locale_middleware)
     # Error handlers run outside the update chain; they need the user's language too.
     dp.error.outer_middleware(locale_middleware)
+    # Every button press answered once: what the handler left unanswered is answered after it.
+    dp.callback_query.outer_middleware(CallbackAnswerPolicy())
     access = AccessMiddleware()
     dp.message.middleware(access)
     dp.callback_query.middleware(access)

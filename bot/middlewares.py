@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import (
+    BaseRequestMiddleware,
+    NextRequestMiddlewareType,
+)
 from aiogram.dispatcher.flags import get_flag
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
+from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, TelegramObject
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
@@ -97,3 +104,46 @@ class ThrottlingMiddleware(BaseMiddleware):
         if isinstance(query, CallbackQuery):
             await query.answer()
         return None
+
+
+# The ids of the button presses answered while the current update is handled.
+_answered: ContextVar[set[str] | None] = ContextVar("answered_queries", default=None)
+
+
+class CallbackAnswerPolicy(BaseMiddleware):
+    """Every button press is answered exactly once, so the phone stops its spinner.
+
+    Outer middleware of callback queries: after the handler (or when no handler took the
+    press) it answers, without a text, each press nobody answered. A handler answers itself
+    only to say something (a toast or an alert). When the handler fails, the error handler
+    answers with its apology instead.
+    """
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, CallbackQuery):
+            return await handler(event, data)
+        answered: set[str] = set()
+        token = _answered.set(answered)
+        try:
+            result = await handler(event, data)
+        finally:
+            _answered.reset(token)
+        if event.id not in answered:
+            await event.answer()
+        return result
+
+
+class RecordCallbackAnswers(BaseRequestMiddleware):
+    """Bot session middleware: notes each answerCallbackQuery for CallbackAnswerPolicy."""
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if isinstance(method, AnswerCallbackQuery):
+            answered = _answered.get()
+            if answered is not None:
+                answered.add(method.callback_query_id)
+        return await make_request(bot, method)

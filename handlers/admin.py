@@ -9,11 +9,12 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.ui import paging
 from bot.ui import replies as edits
 from bot.ui.access import OVERSIGHT, allow
 from bot.ui.callbacks import (
@@ -45,16 +46,6 @@ MUNICIPAL = allow(Role.MUNICIPAL)
 MAX_NAME = 300
 
 
-async def _edit_or_answer(
-    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    await query.answer()
-    if isinstance(query.message, Message) and not await edits.edit_text(
-        query.message, text, markup
-    ):
-        await query.message.answer(text, reply_markup=markup)
-
-
 # --- /addschool -----------------------------------------------------------------------------
 
 
@@ -83,7 +74,7 @@ async def add_school_municipality_picked(
         return
     await state.update_data(municipality_id=callback_data.municipality_id)
     await state.set_state(AddSchool.name)
-    await _edit_or_answer(query, _("Send the full name of the school, as in its charter."))
+    await edits.show(query, _("Send the full name of the school, as in its charter."))
 
 
 async def add_school_municipality_typed(
@@ -161,14 +152,14 @@ async def add_school_project(
             if error.code == "school_exists"
             else _("That did not work. Please check and try again.")
         )
-        await _edit_or_answer(query, text)
+        await edits.show(query, text)
         return
     await state.clear()
     builder = Keyboard()
     builder.button(
         text=_("Create an invite link"), callback_data=InviteForSchool(school_id=school.id)
     )
-    await _edit_or_answer(
+    await edits.show(
         query,
         _("School registered: {name} ({project}), id {id}.").format(
             name=escape(school.name), project=project_name(project), id=school.id
@@ -222,7 +213,6 @@ async def invite_for_school(
     await state.clear()
     await state.set_state(InviteForm.role)
     await state.update_data(preset_school=school.id)
-    await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(
             _("Whom do you invite to {school}?").format(school=escape(school.short_name)),
@@ -238,9 +228,9 @@ async def _show_school_picker(
     total = await count_visible_schools(session, user)
     if total == 0:
         await state.clear()
-        await _edit_or_answer(query, _("Register a school first: /addschool"))
+        await edits.show(query, _("Register a school first: /addschool"))
         return
-    page = max(0, min(page, (total - 1) // keyboards.PAGE_SIZE))
+    page = paging.clamp(page, total, keyboards.PAGE_SIZE)
     schools = await visible_schools(
         session, user, offset=page * keyboards.PAGE_SIZE, limit=keyboards.PAGE_SIZE
     )
@@ -248,7 +238,7 @@ async def _show_school_picker(
     text = (
         _("Choose the curator's schools, then press «Done».") if multi else _("Choose the school:")
     )
-    await _edit_or_answer(
+    await edits.show(
         query,
         text,
         keyboards.school_picker(
@@ -284,9 +274,9 @@ async def invite_role(
             known = await list_municipalities(session)
             if not known:
                 await state.clear()
-                await _edit_or_answer(query, _("Register a school first: /addschool"))
+                await edits.show(query, _("Register a school first: /addschool"))
                 return
-            await _edit_or_answer(
+            await edits.show(
                 query,
                 _("Which municipality will they coordinate?"),
                 keyboards.municipalities(known[:20]),
@@ -397,7 +387,7 @@ async def _finish_invite(
     await state.clear()
     username = settings.bot_username or (await bot.me()).username or ""
     link = invite_link(username, created.token)
-    await _edit_or_answer(
+    await edits.show(
         query,
         _(
             "Invite for the role «{role}». Send this link to the person; it works until "

@@ -26,6 +26,7 @@ from bot.config import Settings
 from bot.ui import replies as edits
 from bot.ui.access import SCHOOL_STAFF, allow
 from bot.ui.callbacks import (
+    FormField,
     MyPage,
     MyReport,
     ReportDate,
@@ -40,7 +41,7 @@ from bot.ui.keyboards import report as kb
 from bot.ui.states import EvidenceForm, ReportForm
 from bot.ui.texts import direction_name, input_problem, mark_name, review_state_name
 from handlers.fallback import edit_not_taken
-from models import ActivityReport, EvidenceKind, Mark, ReviewState, User
+from models import ActivityReport, EvidenceKind, ReviewState, User
 from models.base import utcnow
 from models.errors import InvalidInput
 from models.evidence import links_in_text, parse_links_message
@@ -64,7 +65,6 @@ from models.reports import (
     school_name,
     staff_school_id,
     submit_draft,
-    valid_direction,
 )
 
 logger = logging.getLogger(__name__)
@@ -545,11 +545,7 @@ async def other_direction(
     draft = await _require_draft(query, state)
     if draft is None:
         return
-    try:
-        draft.direction = valid_direction(callback_data.code)
-    except InvalidInput as error:
-        await query.answer(_hint(error), show_alert=True)
-        return
+    draft.direction = callback_data.code.value
     await _save(state, draft)
     await _screen(ReportForm.other_title, query, state, session, settings, draft)
 
@@ -581,10 +577,10 @@ async def mark_chosen(
     settings: Settings,
 ) -> None:
     draft = await _draft(state)
-    if draft is None or callback_data.mark not in {m.value for m in Mark}:
+    if draft is None:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
-    draft.mark = callback_data.mark
+    draft.mark = callback_data.mark.value
     await _after_step(query, state, session, settings, draft, ReportForm.description)
 
 
@@ -817,16 +813,16 @@ async def field_chosen(
 ) -> None:
     draft = await _draft(state)
     steps = {
-        "activity": ReportForm.activity,
-        "date": ReportForm.edit_date,
-        "mark": ReportForm.mark,
-        "description": ReportForm.description,
-        "participants": ReportForm.edit_participants,
-        "organizer": ReportForm.edit_organizer,
-        "evidence": ReportForm.evidence,
+        FormField.ACTIVITY: ReportForm.activity,
+        FormField.DATE: ReportForm.edit_date,
+        FormField.MARK: ReportForm.mark,
+        FormField.DESCRIPTION: ReportForm.description,
+        FormField.PARTICIPANTS: ReportForm.edit_participants,
+        FormField.ORGANIZER: ReportForm.edit_organizer,
+        FormField.EVIDENCE: ReportForm.evidence,
     }
-    step = steps.get(callback_data.name)
-    if draft is None or step is None:
+    step = steps[callback_data.name]
+    if draft is None:
         await query.answer(_("This button is no longer active."), show_alert=True)
         return
     await state.update_data(page=0, search=None)

@@ -122,14 +122,7 @@ async def _show_queue(
         assert school is not None
         text = review_card(report, school=school, author=author, position=offset + 1, total=total)
         markup = review_keyboard(report, offset=offset, total=total)
-    if isinstance(event, CallbackQuery):
-        await event.answer()
-        if isinstance(event.message, Message) and not await edits.edit_text(
-            event.message, text, markup
-        ):
-            await event.message.answer(text, reply_markup=markup)
-        return
-    await event.answer(text, reply_markup=markup)
+    await edits.show(event, text, markup)
 
 
 async def review_command(
@@ -210,13 +203,10 @@ async def review_action(
                     reply_markup=builder.as_markup(),
                 )
             return
-        elif callback_data.action == "files":
+        else:  # Verdict.FILES
             report = await report_for_review(session, user, callback_data.report_id)
             await query.answer()
             await _send_files(bot, query, report)
-            return
-        else:
-            await query.answer(_("This button is no longer active."), show_alert=True)
             return
     except InvalidInput as error:
         await query.answer(_review_problem(error), show_alert=True)

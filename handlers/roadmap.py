@@ -565,9 +565,6 @@ async def unmute_command(message: Message, user: User, session: AsyncSession) ->
 async def mute_button(
     query: CallbackQuery, callback_data: ReminderMute, user: User, session: AsyncSession
 ) -> None:
-    if callback_data.action not in {"mute", "unmute"}:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
     muted = callback_data.action == "mute"
     text = _set_muted(session, user, muted)
     await query.answer()

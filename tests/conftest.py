@@ -145,12 +145,15 @@ class Harness:
 @pytest.fixture(autouse=True)
 def no_transaction_across_telegram() -> Iterator[None]:
     """Fails any test in which a Bot API call went out while the calling task still had a
-    database transaction open (on SQLite: a write lock held across a Telegram round trip)."""
+    database transaction open (on SQLite: a write lock held across a Telegram round trip), or
+    a button press was answered twice (CallbackAnswerPolicy answers what handlers didn't)."""
     SESSIONS.clear()
     yield
     violations = [call for session in SESSIONS for call in session.violations]
+    doubles = [query for session in SESSIONS for query in session.double_answers]
     SESSIONS.clear()
     assert not violations, f"Bot API calls made inside a database transaction: {violations}"
+    assert not doubles, f"button presses answered twice: {doubles}"
 
 
 @pytest.fixture

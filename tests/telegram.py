@@ -19,7 +19,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import (
     CallbackQuery,
@@ -114,6 +114,9 @@ class RecordingSession(BaseSession):
         super().__init__()
         # Calls made while the calling task had a database transaction open: tests fail on any.
         self.violations: list[str] = []
+        # Button presses answered more than once (Telegram refuses the second answer).
+        self.answered: set[str] = set()
+        self.double_answers: list[str] = []
         SESSIONS.append(self)
         self.requests: deque[TelegramMethod[Any]] = deque()
         self.responses: deque[QueuedResponse] = deque()
@@ -172,6 +175,10 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         if open_transactions():
             self.violations.append(type(method).__name__)
+        if isinstance(method, AnswerCallbackQuery):
+            if method.callback_query_id in self.answered:
+                self.double_answers.append(method.callback_query_id)
+            self.answered.add(method.callback_query_id)
         self.requests.append(method)
         if self.responses:
             queued = self.responses.popleft()

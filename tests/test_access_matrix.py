@@ -7,6 +7,7 @@ and changes nothing in the database. A handler registered without an access rule
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import typing
 from collections.abc import Iterator
@@ -174,6 +175,10 @@ def forged_instances(cls: type[CallbackData], ids: list[int]) -> list[CallbackDa
                 fields[name] = value
             elif hint is bool:
                 fields[name] = True
+            elif isinstance(hint, type) and issubclass(hint, enum.Enum):
+                fields[name] = next(iter(hint))  # a closed set: its first value
+            elif typing.get_origin(hint) is typing.Literal:
+                fields[name] = typing.get_args(hint)[0]
             else:
                 fields[name] = {"action": "confirm", "purpose": "invite"}.get(name, "done")
         made.append(cls(**fields))

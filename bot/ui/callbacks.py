@@ -1,11 +1,19 @@
-"""Typed callback data: one class per action, short stable prefixes. Never trusted as is."""
+"""Typed callback data: one class per action, short stable prefixes. Never trusted as is.
+
+Closed sets are enums or literals: a forged or outdated value («rm:maybe») fails the filter,
+so the press falls through to «Эта кнопка уже не действует» (handlers/fallback.py) and no
+handler has to check the value again.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Literal
 
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
+
+from models.enums import Direction, Mark, Project, Role
 
 # Ids and page numbers in buttons: never negative, and small enough for a 64-bit column, so a
 # forged «st:999…9» fails the filter (a polite «button no longer active») instead of the query.
@@ -17,16 +25,58 @@ Id = Annotated[int, Field(ge=0, le=2**53)]
 FormId = Annotated[str, Field(max_length=8)]
 
 
+class FormAction(StrEnum):
+    """The navigation buttons of the report form."""
+
+    BACK = "back"
+    SUBMIT = "submit"
+    EDIT = "edit"
+    DONE = "done"
+    RESUME = "resume"
+    RESTART = "restart"
+    NO_PARTICIPANTS = "no_participants"
+    SCHOOL_ORGANIZER = "school_organizer"
+
+
+class FormField(StrEnum):
+    """A field of the report card that «✏ Изменить» goes back to."""
+
+    ACTIVITY = "activity"
+    DATE = "date"
+    MARK = "mark"
+    DESCRIPTION = "description"
+    PARTICIPANTS = "participants"
+    ORGANIZER = "organizer"
+    EVIDENCE = "evidence"
+
+
+class ReportAction(StrEnum):
+    """/my actions on one report."""
+
+    EDIT = "edit"
+    DELETE = "delete"
+    DELETE_YES = "delete_yes"
+    EVIDENCE = "evidence"
+
+
+class Verdict(StrEnum):
+    """A curator's action on a report under review."""
+
+    CONFIRM = "confirm"
+    RETURN = "return"
+    FILES = "files"
+
+
 class Cancel(CallbackData, prefix="x"):
     form: FormId = ""
 
 
 class LangChoice(CallbackData, prefix="lang"):
-    code: str
+    code: Literal["ru", "en"]
 
 
 class ProjectChoice(CallbackData, prefix="prj"):
-    value: str
+    value: Project
 
 
 class MunicipalityPick(CallbackData, prefix="mun"):
@@ -34,7 +84,7 @@ class MunicipalityPick(CallbackData, prefix="mun"):
 
 
 class InviteRole(CallbackData, prefix="ir"):
-    role: str
+    role: Role
 
 
 class InviteSchool(CallbackData, prefix="isc"):
@@ -46,9 +96,9 @@ class InviteDone(CallbackData, prefix="idn"):
 
 
 class SchoolsPage(CallbackData, prefix="spg"):
-    """Paging of a school list; `purpose` says which list (invite picker, /schools)."""
+    """Paging of a school list; `purpose` says which list (the invite picker)."""
 
-    purpose: str
+    purpose: Literal["invite"]
     page: Id
 
 
@@ -72,7 +122,7 @@ class ReportPage(CallbackData, prefix="rp"):
 
 
 class ReportDirection(CallbackData, prefix="rd"):
-    code: str
+    code: Direction
     form: FormId = ""
 
 
@@ -82,26 +132,22 @@ class ReportDate(CallbackData, prefix="rdt"):
 
 
 class ReportMark(CallbackData, prefix="rm"):
-    mark: str
+    mark: Mark
     form: FormId = ""
 
 
 class ReportNav(CallbackData, prefix="rn"):
-    """Form navigation: back, submit, edit, evidence, done, no_evidence, resume, restart."""
-
-    action: str
+    action: FormAction
     form: FormId = ""
 
 
 class ReportField(CallbackData, prefix="rf"):
-    name: str
+    name: FormField
     form: FormId = ""
 
 
 class MyReport(CallbackData, prefix="rmy"):
-    """/my actions on one report: edit, delete, delete_yes, evidence."""
-
-    action: str
+    action: ReportAction
     report_id: Id
 
 
@@ -199,9 +245,7 @@ class DiagImport(CallbackData, prefix="di"):
 
 
 class ReviewAction(CallbackData, prefix="va"):
-    """confirm | return | files, on one report."""
-
-    action: str
+    action: Verdict
     report_id: Id
 
 
@@ -228,9 +272,7 @@ class ReminderReport(CallbackData, prefix="mrr"):
 
 
 class ReminderMute(CallbackData, prefix="mmu"):
-    """action: mute | unmute."""
-
-    action: str
+    action: Literal["mute", "unmute"]
 
 
 # --- status (/status) -------------------------------------------------------------------------

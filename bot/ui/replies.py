@@ -1,10 +1,16 @@
-"""Editing a message the bot sent: Telegram's «message is not modified» is a success."""
+"""Replies: show a screen in place of the button's message or as a new message; edit earlier
+messages. Telegram's «message is not modified» (a double tap, a re-tapped page) is a success.
+
+Handlers don't answer button presses just to stop the spinner: the dispatcher's
+CallbackAnswerPolicy answers every press the handler left unanswered (bot/middlewares.py).
+Answer yourself only with a text (`query.answer(text)`, `show_alert=True` for what must be read).
+"""
 
 from __future__ import annotations
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.types import InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 
 def not_modified(error: TelegramBadRequest) -> bool:
@@ -56,3 +62,22 @@ async def edit_text_by_id(
     except TelegramBadRequest as error:
         return not_modified(error)
     return True
+
+
+async def show(
+    event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """The one way to show a screen: after a button, edit its message in place (or send anew
+    when it is too old or deleted); after a typed message, send a new one. Returns the message
+    that now shows the screen (None when the button's message is inaccessible and there is
+    nobody to send to)."""
+    if isinstance(event, Message):
+        return await event.answer(text, reply_markup=markup)
+    message = event.message
+    if isinstance(message, Message):
+        if await edit_text(message, text, markup):
+            return message
+        return await message.answer(text, reply_markup=markup)
+    if event.bot is None:
+        return None
+    return await event.bot.send_message(event.from_user.id, text, reply_markup=markup)

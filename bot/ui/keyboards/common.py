@@ -18,6 +18,7 @@ from bot.ui.callbacks import (
     SchoolsPage,
 )
 from bot.ui.markup import Keyboard
+from bot.ui.paging import add_pager
 from bot.ui.texts import project_name, role_name
 from models import Municipality, Project, Role, School
 
@@ -80,13 +81,13 @@ def school_picker(
             text=f"{mark}{school.short_name}"[:64], callback_data=InviteSchool(school_id=school.id)
         )
     sizes = [1] * len(schools)
-    nav = 0
-    if page > 0:
-        builder.button(text="◀", callback_data=SchoolsPage(purpose=purpose, page=page - 1))
-        nav += 1
-    if (page + 1) * PAGE_SIZE < total:
-        builder.button(text="▶", callback_data=SchoolsPage(purpose=purpose, page=page + 1))
-        nav += 1
+    nav = add_pager(
+        builder,
+        page=page,
+        total=total,
+        per_page=PAGE_SIZE,
+        button=lambda number: SchoolsPage(purpose=purpose, page=number),
+    )
     if nav:
         sizes.append(nav)
     if multi:
