@@ -13,6 +13,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.dispatcher.flags import get_flag
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, TelegramObject
@@ -115,8 +116,9 @@ class CallbackAnswerPolicy(BaseMiddleware):
 
     Outer middleware of callback queries: after the handler (or when no handler took the
     press) it answers, without a text, each press nobody answered. A handler answers itself
-    only to say something (a toast or an alert). When the handler fails, the error handler
-    answers with its apology instead.
+    only to say something (a toast or an alert), or first thing before slow work (a chart, a
+    file), so the spinner stops at once. When the handler fails, the error handler answers
+    with its apology instead.
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
@@ -129,7 +131,11 @@ class CallbackAnswerPolicy(BaseMiddleware):
         finally:
             _answered.reset(token)
         if event.id not in answered:
-            await event.answer()
+            try:
+                await event.answer()
+            except TelegramBadRequest as error:
+                # Too late (a slow handler let the query expire): the screen is there anyway.
+                logger.info("button press not answered: %s", error.message)
         return result
 
 

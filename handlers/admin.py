@@ -14,6 +14,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
+from bot.ui import formatting as fmt
 from bot.ui import paging
 from bot.ui import replies as edits
 from bot.ui.access import OVERSIGHT, allow
@@ -394,7 +395,7 @@ async def _finish_invite(
             "{expires} and can be used {uses} time(s):\n\n{link}"
         ).format(
             role=role_name(role),
-            expires=created.invite.expires_at.astimezone(settings.tz).strftime("%d.%m.%Y"),
+            expires=fmt.day(created.invite.expires_at.astimezone(settings.tz).date()),
             uses=created.invite.max_uses,
             link=link,
         ),

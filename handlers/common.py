@@ -90,7 +90,6 @@ async def cancel_button(
     # A button without a form behind it (e.g. «Оставить» under a delete question) closes itself.
     text = _cancelled(current, await state.get_data()) if current else _("Closed.")
     await state.clear()
-    await query.answer()
     if isinstance(query.message, Message):
         await edits.edit_text(query.message, text)
 
@@ -154,7 +153,6 @@ async def lang_chosen(
             if callback_data.code == "en"
             else _("Language set: Russian.")
         )
-        await query.answer()
         if user.role in (Role.TEACHER, Role.COORDINATOR):
             # The on-screen menu keeps the language it was drawn in: draw it anew.
             if isinstance(query.message, Message):

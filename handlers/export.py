@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import date, datetime
 from html import escape
 
 from aiogram import Bot, Router
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.pipeline.unit_of_work import commit_current_unit
+from bot.ui import formatting as fmt
 from bot.ui.access import OVERSIGHT, allow
 from exports.schedule import PeriodError, format_period, parse_period
 from exports.xlsx import ExportSummary, build_export, export_filename
@@ -30,10 +30,6 @@ from models.users import count_visible_schools, visible_schools_query
 
 logger = logging.getLogger(__name__)
 EXPORTERS = allow(OVERSIGHT)
-
-
-def _today(settings: Settings) -> date:
-    return datetime.now(settings.tz).date()
 
 
 def period_problem(error: PeriodError) -> str:
@@ -72,7 +68,7 @@ async def export_command(
     read_session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     try:
-        start, end = parse_period(command.args, _today(settings))
+        start, end = parse_period(command.args, fmt.today(settings))
     except PeriodError as error:
         await message.answer(period_problem(error))
         return
@@ -99,7 +95,7 @@ async def export_command(
                 end=end,
                 tz=settings.tz,
                 out=buffer,
-                today=_today(settings),
+                today=fmt.today(settings),
             )
     except Exception:
         logger.exception("export %s for user %s failed", period, user.id)

@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.ui import replies as edits
 from bot.ui.access import OVERSIGHT, allow
 from bot.ui.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
+from bot.ui.formatting import trim
 from bot.ui.markup import Keyboard
 from bot.ui.states import ReviewForm
 from bot.ui.texts import direction_name, input_problem, mark_name
@@ -36,11 +37,6 @@ logger = logging.getLogger(__name__)
 REVIEWERS = allow(OVERSIGHT)
 
 
-def _trim(text: str | None, limit: int) -> str:
-    value = text or ""
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
 def _size(size: int | None) -> str:
     if not size:
         return ""
@@ -57,9 +53,9 @@ def review_card(
         _("School: {value}").format(value=escape(school.short_name)),
         _("Author: {value}").format(value=escape(author.full_name if author else "—")),
         f"<b>№{report.id}</b> · {report.held_on:%d.%m.%Y} · {mark_name(report.mark.value)}",
-        _("Activity: {value}").format(value=escape(_trim(report.title, 300))),
+        _("Activity: {value}").format(value=escape(trim(report.title, 300))),
         _("Direction: {value}").format(value=direction_name(report.direction)),
-        _("What was done: {value}").format(value=escape(_trim(report.description, 1500))),
+        _("What was done: {value}").format(value=escape(trim(report.description, 1500))),
     ]
     if report.participants_count is not None or report.participants_category:
         participants = " ".join(
@@ -69,17 +65,17 @@ def review_card(
         )
         lines.append(_("Participants: {value}").format(value=escape(participants)))
     if report.organizer:
-        lines.append(_("Organizer: {value}").format(value=escape(_trim(report.organizer, 200))))
+        lines.append(_("Organizer: {value}").format(value=escape(trim(report.organizer, 200))))
     links = [e for e in report.evidence if e.kind == EvidenceKind.LINK and e.url]
     files = [e for e in report.evidence if e.kind != EvidenceKind.LINK]
     if not links and not files:
         lines.append(_("Evidence: none"))
     for evidence in links[:10]:
         url = evidence.url or ""
-        lines.append(f'• <a href="{escape(url, quote=True)}">{escape(_trim(url, 70))}</a>')
+        lines.append(f'• <a href="{escape(url, quote=True)}">{escape(trim(url, 70))}</a>')
     for evidence in files[:10]:
         name = evidence.file_name or _("photo")
-        lines.append("• 📎 " + escape(_trim(name, 60)) + _size(evidence.file_size))
+        lines.append("• 📎 " + escape(trim(name, 60)) + _size(evidence.file_size))
     return "\n".join(lines)
 
 
@@ -145,7 +141,7 @@ async def _notify_author(
         return False
     locale = author.locale if author.locale in i18n.available_locales else settings.default_locale
     with i18n.use_locale(locale):
-        title = escape(_trim(report.title, 200))
+        title = escape(trim(report.title, 200))
         if report.review_state.value == "confirmed":
             text = _("✅ Your report №{id} «{title}» is confirmed by the curator.").format(
                 id=report.id, title=title
@@ -193,7 +189,6 @@ async def review_action(
             await state.update_data(report_id=report.id)
             builder = Keyboard()
             builder.button(text=_("✖ Cancel"), callback_data=Cancel())
-            await query.answer()
             if isinstance(query.message, Message):
                 await query.message.answer(
                     _(
@@ -205,7 +200,7 @@ async def review_action(
             return
         else:  # Verdict.FILES
             report = await report_for_review(session, user, callback_data.report_id)
-            await query.answer()
+            await query.answer()  # before the files go out: the spinner stops at once
             await _send_files(bot, query, report)
             return
     except InvalidInput as error:

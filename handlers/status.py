@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from html import escape
 
 from aiogram import Router
@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.pipeline.unit_of_work import commit_current_unit
+from bot.ui import formatting as fmt
 from bot.ui import replies as edits
 from bot.ui.access import EVERY_ROLE, allow
 from bot.ui.callbacks import StatusPage, StatusSchool
 from bot.ui.markup import Keyboard
+from bot.ui.paging import add_pager, clamp
 from bot.ui.texts import direction_name, level_name, mark_name, review_state_name
 from exports.charts import Bar, progress_chart
 from models import EvidenceKind, Role, School, User
@@ -42,17 +44,8 @@ SILENT_AFTER = timedelta(days=14)
 CHART_LIMIT = 40
 
 
-def _today(settings: Settings) -> date:
-    return datetime.now(settings.tz).date()
-
-
 def _week_start(today: date) -> date:
     return today - timedelta(days=today.weekday())
-
-
-def _trim(text: str | None, limit: int) -> str:
-    value = " ".join((text or "").split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
 def needs_attention(figures: SchoolFigures, today: date) -> bool:
@@ -69,14 +62,14 @@ def attention_order(rows: list[SchoolFigures], today: date) -> list[SchoolFigure
 
 
 def _line(figures: SchoolFigures, today: date) -> str:
-    last = figures.last_activity.strftime("%d.%m") if figures.last_activity else "—"
+    last = fmt.day_month(figures.last_activity)
     flag = "❗" if needs_attention(figures, today) else ""
     return _(
         "{flag}<b>{name}</b>: week {week} / total {total} · ✅{done} ◐{partial} ✖{not_done} · "
         "roadmap {covered}/{items} · ⚠{overdue} · 🕓{awaiting} · ↩{returned} · {last} · {level}"
     ).format(
         flag=flag,
-        name=escape(_trim(figures.short_name, 40)),
+        name=escape(fmt.one_line(figures.short_name, 40)),
         week=figures.reports_week,
         total=figures.reports_total,
         done=figures.done,
@@ -105,17 +98,13 @@ def _list_keyboard(
     builder = Keyboard()
     for figures in page_rows:
         builder.button(
-            text=_trim(figures.short_name, 40),
+            text=fmt.one_line(figures.short_name, 40),
             callback_data=StatusSchool(school_id=figures.school_id),
         )
     sizes = [2] * (len(page_rows) // 2) + ([1] if len(page_rows) % 2 else [])
-    nav = 0
-    if page > 0:
-        builder.button(text="◀", callback_data=StatusPage(page=page - 1))
-        nav += 1
-    if (page + 1) * PAGE < total:
-        builder.button(text="▶", callback_data=StatusPage(page=page + 1))
-        nav += 1
+    nav = add_pager(
+        builder, page=page, total=total, per_page=PAGE, button=lambda n: StatusPage(page=n)
+    )
     if nav:
         sizes.append(nav)
     builder.adjust(*sizes)
@@ -125,7 +114,7 @@ def _list_keyboard(
 async def _school_detail(
     session: AsyncSession, school: School, settings: Settings
 ) -> tuple[str, list[Bar]]:
-    today = _today(settings)
+    today = fmt.today(settings)
     (figures,) = await school_figures(
         session, [school.id], today=today, week_start=_week_start(today)
     )
@@ -149,24 +138,24 @@ async def _school_detail(
     if overdue:
         lines += ["", _("<b>Overdue</b>:")]
         for item in overdue:
-            due = item.due_date.strftime("%d.%m.%Y") if item.due_date else "—"
+            due = fmt.day(item.due_date)
             number = f"{item.number}. " if item.number else ""
-            lines.append(f"• {escape(number + _trim(item.title, 90))} — {due}")
+            lines.append(f"• {escape(number + fmt.one_line(item.title, 90))} — {due}")
         if figures.overdue > len(overdue):
             lines.append(_("… and {count} more.").format(count=figures.overdue - len(overdue)))
     if reports:
         lines += ["", _("<b>Latest reports</b>:")]
         for report in reports:
+            title = escape(fmt.one_line(report.title, 80))
             lines.append(
-                f"• №{report.id} {report.held_on:%d.%m.%Y} {escape(_trim(report.title, 80))} — "
+                f"• №{report.id} {fmt.day(report.held_on)} {title} — "
                 f"{mark_name(report.mark.value)}, {review_state_name(report.review_state.value)}"
             )
             for evidence in report.evidence[:3]:
                 if evidence.kind == EvidenceKind.LINK and evidence.url:
                     url = evidence.url
-                    lines.append(
-                        f'   <a href="{escape(url, quote=True)}">{escape(_trim(url, 60))}</a>'
-                    )
+                    shown = escape(fmt.one_line(url, 60))
+                    lines.append(f'   <a href="{escape(url, quote=True)}">{shown}</a>')
     text = "\n".join(lines)
     return (text if len(text) <= 4000 else text[:3990] + "…"), bars
 
@@ -218,7 +207,8 @@ async def status_command(
         builder = Keyboard()
         for school in matches[:20]:
             builder.button(
-                text=_trim(school.short_name, 40), callback_data=StatusSchool(school_id=school.id)
+                text=fmt.one_line(school.short_name, 40),
+                callback_data=StatusSchool(school_id=school.id),
             )
         builder.adjust(1)
         await message.answer(
@@ -239,7 +229,7 @@ async def status_command(
 async def _ordered_figures(
     session: AsyncSession, user: User, settings: Settings
 ) -> list[SchoolFigures]:
-    today = _today(settings)
+    today = fmt.today(settings)
     rows = await school_figures(
         session, visible_schools_query(user), today=today, week_start=_week_start(today)
     )
@@ -250,8 +240,8 @@ def _list_page(
     rows: list[SchoolFigures], *, page: int, settings: Settings
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The list screen's text and keyboard."""
-    today = _today(settings)
-    page = max(0, min(page, (len(rows) - 1) // PAGE))
+    today = fmt.today(settings)
+    page = clamp(page, len(rows), PAGE)
     chunk = rows[page * PAGE : (page + 1) * PAGE]
     attention = sum(needs_attention(f, today) for f in rows)
     lines = [
@@ -292,11 +282,9 @@ async def status_page(
     settings: Settings,
 ) -> None:
     rows = await _ordered_figures(session, user, settings)
-    await query.answer()
-    if rows and isinstance(query.message, Message):
+    if rows:
         text, markup = _list_page(rows, page=callback_data.page, settings=settings)
-        if not await edits.edit_text(query.message, text, markup):
-            await query.message.answer(text, reply_markup=markup)
+        await edits.show(query, text, markup)
 
 
 async def status_school(
@@ -309,7 +297,7 @@ async def status_school(
     # The id came from a button: school_for re-checks it against this user's schools.
     school = await school_for(session, user, callback_data.school_id)
     text, bars = await _school_detail(session, school, settings)
-    await query.answer()
+    await query.answer()  # before the chart is drawn: the spinner stops at once
     if isinstance(query.message, Message):
         await query.message.answer(text)
         await _send_chart(query.message, bars, school.short_name)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import handlers.export as export_handlers
 from bot.dispatcher import create_dispatcher
+from bot.ui import formatting
 from exports.schedule import MAX_PERIOD_DAYS, PeriodError, format_period, parse_period
 from exports.xlsx import export_filename
 from exports.xlsx import last_full_week as xlsx_last_full_week
@@ -55,7 +56,8 @@ async def reports(world: World, session_factory: async_sessionmaker[AsyncSession
 
 @pytest.fixture
 def today(monkeypatch: pytest.MonkeyPatch) -> date:
-    monkeypatch.setattr(export_handlers, "_today", lambda settings: TODAY)
+    # The region's today, as every screen reads it (bot/ui/formatting.py).
+    monkeypatch.setattr(formatting, "today", lambda settings: TODAY)
     return TODAY
 
 

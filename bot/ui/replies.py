@@ -3,7 +3,8 @@ messages. Telegram's «message is not modified» (a double tap, a re-tapped page
 
 Handlers don't answer button presses just to stop the spinner: the dispatcher's
 CallbackAnswerPolicy answers every press the handler left unanswered (bot/middlewares.py).
-Answer yourself only with a text (`query.answer(text)`, `show_alert=True` for what must be read).
+Answer yourself only with a text (`query.answer(text)`, `show_alert=True` for what must be read)
+or first thing before slow work (rendering a chart, building a file).
 """
 
 from __future__ import annotations
