@@ -31,7 +31,7 @@ from bot.ui.keyboards import common as keyboards
 from bot.ui.markup import Keyboard
 from bot.ui.states import AddSchool, InviteForm
 from bot.ui.texts import project_name, role_name
-from models import Municipality, Project, Role, User
+from models import Municipality, Role, User
 from models.errors import InvalidInput
 from models.invites import create_invite, invite_link
 from models.users import (
@@ -131,11 +131,7 @@ async def add_school_project(
     session: AsyncSession,
     user: User,
 ) -> None:
-    try:
-        project = Project(callback_data.value)
-    except ValueError:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
+    project = callback_data.value
     data = await state.get_data()
     try:
         school = await add_school(
@@ -262,11 +258,7 @@ async def invite_role(
     bot: Bot,
     settings: Settings,
 ) -> None:
-    try:
-        role = Role(callback_data.role)
-    except ValueError:
-        await query.answer(_("This button is no longer active."), show_alert=True)
-        return
+    role = callback_data.role
     await state.update_data(role=role.value, school_ids=[])
     data = await state.get_data()
     if role == Role.MUNICIPAL:
