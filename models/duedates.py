@@ -70,6 +70,8 @@ _MONTH_PREFIXES = (
     ("июл", 7), ("авг", 8), ("сен", 9), ("окт", 10), ("ноя", 11), ("дек", 12),
 )  # fmt: skip
 _Y4 = r"(?:19|20|21)\d\d"
+# «в течение», «в течении», «на протяжении»
+_THROUGHOUT = r"(?:течени|протяжени)[а-я]*"
 _SY_SUFFIX = r"(?:\s?(?:учебн[а-я]*|уч\.?)\s?(?:год[а-я]*|г\.?))?"
 _TOKEN = re.compile(
     # «II квартал 2023», «1 полугодие 2022-2023», «третья четверть»
@@ -96,7 +98,10 @@ _TOKEN = re.compile(
     # «октябрь», «май 2023»; a year followed by «-2024» belongs to a school year, not the month
     rf"|(?P<month>(?P<o_m>{_MONTH})(?:\s(?P<o_y>{_Y4})(?!\d|\s?[-/]\s?\d))?)"
     r"|(?P<cursy>учебн[а-я]*\sгод[а-я]*|уч\.\s?г(?:од[а-я]*|\.)"
-    r"|течени[а-я]*\s(?:всего\s)?года?(?![а-я]))"
+    rf"|{_THROUGHOUT}\s(?:всего\s)?года?(?![а-я])|(?<![а-я])весь\sгод(?![а-я]))"
+    # «летом», «в летний период»: June-August of the school year
+    r"|(?P<summer>(?:(?<![а-я])летом(?![а-я])|летн[а-я]*\s(?:период|каникул|месяц)[а-я]*)"
+    rf"(?:\s(?P<l_y>{_Y4})(?!\d))?)"
     r"|(?P<curyear>конц[а-я]*\s(?:текущего\s|календарного\s)?года?(?![а-я]))"
     rf"|(?P<year>(?<!\d)(?P<g_y>{_Y4})(?!\d))"
 )
@@ -125,13 +130,16 @@ _RECURRENCE_PATTERNS = {
         r"график|по\s(?:отдельному\s)?плану|согласно\s(?:[а-я]+\s)?план"
         r"|в\sсоответствии\sс\s(?:[а-я]+\s)?(?:план|график)|по\sмере\sнеобходимост|по\sзапросу"
     ),
-    Recurrence.ONGOING: r"постоянн|систематическ|регулярн",
+    Recurrence.ONGOING: r"постоянн|систематическ|регулярн|круглогодичн",
 }
 _RECURRENCES = tuple((key, re.compile(pattern)) for key, pattern in _RECURRENCE_PATTERNS.items())
-_DURING_SCHOOL_YEAR = re.compile(r"течени[а-я]*\s(?:всего\s)?(?:учебного\s)?года?(?![а-я])")
+_DURING_SCHOOL_YEAR = re.compile(
+    rf"{_THROUGHOUT}\s(?:всего\s)?(?:учебного\s)?года?(?![а-я])|(?<![а-я])весь\s(?:учебный\s)?год"
+)
 
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]")
 _YEAR_WORD = re.compile(r"(?<=\d)\s?(?:г\.?\s?г|гг|года?|году|г)(?![а-я])\.?")
+_COMMA_BEFORE_YEAR = re.compile(rf"(?<=[а-я.]),\s*(?={_Y4}(?!\d))")
 _RANGE_GAP = re.compile(r"-?\s?(?:по|до)?")
 _DEADLINE_LEAD = re.compile(
     r"(?:^|[^а-я])(?:до|к|по|не\sпозднее|не\sпозже)\s?"
@@ -160,6 +168,8 @@ def _normalize(text: str) -> str:
     text = text.lower().replace("ё", "е").replace("\xa0", " ")
     text = _DASHES.sub("-", text)
     text = _YEAR_WORD.sub(" ", text)
+    # «Декабрь, 2023»: the year belongs to the month before the comma
+    text = _COMMA_BEFORE_YEAR.sub(" ", text)
     return re.sub(r"\s+", " ", text).strip()
 
 
@@ -294,6 +304,10 @@ def _token(match: re.Match[str]) -> _Token:
         return _Token("years", start, end, lambda _: _years(first, last), first)
     if kind == "cursy":
         return _Token(kind, start, end, _school_year_bounds, sy_based=True)
+    if kind == "summer":
+        if match["l_y"]:
+            return _Token(kind, start, end, lambda y: _months(y, 6, 8), int(match["l_y"]), 6)
+        return _Token(kind, start, end, lambda sy: _school_months(sy, 6, 8), sy_based=True)
     if kind == "curyear":
         # «до конца года» in a school's plan is the end of the calendar year the school year starts
         return _Token(kind, start, end, lambda sy: _months(sy, 1, 12), sy_based=True)
