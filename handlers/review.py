@@ -18,7 +18,7 @@ from bot.config import Settings
 from bot.ui import replies as edits
 from bot.ui.access import OVERSIGHT, allow
 from bot.ui.callbacks import Cancel, MyReport, ReviewAction, ReviewSkip
-from bot.ui.formatting import trim
+from bot.ui.formatting import day, fit, trim
 from bot.ui.markup import Keyboard
 from bot.ui.states import ReviewForm
 from bot.ui.texts import direction_name, input_problem, mark_name
@@ -52,7 +52,7 @@ def review_card(
         _("<b>For review: {k} of {n}</b>").format(k=position, n=total),
         _("School: {value}").format(value=escape(school.short_name)),
         _("Author: {value}").format(value=escape(author.full_name if author else "—")),
-        f"<b>№{report.id}</b> · {report.held_on:%d.%m.%Y} · {mark_name(report.mark.value)}",
+        f"<b>№{report.id}</b> · {day(report.held_on)} · {mark_name(report.mark.value)}",
         _("Activity: {value}").format(value=escape(trim(report.title, 300))),
         _("Direction: {value}").format(value=direction_name(report.direction)),
         _("What was done: {value}").format(value=escape(trim(report.description, 1500))),
@@ -76,7 +76,7 @@ def review_card(
     for evidence in files[:10]:
         name = evidence.file_name or _("photo")
         lines.append("• 📎 " + escape(trim(name, 60)) + _size(evidence.file_size))
-    return "\n".join(lines)
+    return fit(lines)
 
 
 def review_keyboard(report: ActivityReport, *, offset: int, total: int) -> InlineKeyboardMarkup:

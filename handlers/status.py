@@ -48,48 +48,71 @@ def _week_start(today: date) -> date:
     return today - timedelta(days=today.weekday())
 
 
+def _silent(figures: SchoolFigures, today: date) -> bool:
+    return figures.last_activity is None or today - figures.last_activity >= SILENT_AFTER
+
+
 def needs_attention(figures: SchoolFigures, today: date) -> bool:
-    silent = figures.last_activity is None or today - figures.last_activity >= SILENT_AFTER
-    return figures.overdue > 0 or figures.returned > 0 or silent
+    """Something for the curator to do: reports to review or returned, overdue activities, or
+    no activity for two weeks."""
+    return bool(
+        figures.awaiting_review or figures.returned or figures.overdue or _silent(figures, today)
+    )
 
 
 def attention_order(rows: list[SchoolFigures], today: date) -> list[SchoolFigures]:
-    """«Needs attention» first (overdue, silent for two weeks, returned), most overdue first."""
+    """«Needs attention» first: most reports to review, then returned, then overdue."""
     return sorted(
         rows,
-        key=lambda f: (not needs_attention(f, today), -f.overdue, -f.returned, f.short_name),
+        key=lambda f: (
+            not needs_attention(f, today),
+            -f.awaiting_review,
+            -f.returned,
+            -f.overdue,
+            f.short_name,
+        ),
     )
+
+
+def _actions(figures: SchoolFigures, today: date) -> list[str]:
+    """What needs the curator's action, in words, the curator's own action first."""
+    found = []
+    if figures.awaiting_review:
+        found.append(_("to review: {count}").format(count=figures.awaiting_review))
+    if figures.returned:
+        found.append(_("returned for revision: {count}").format(count=figures.returned))
+    if figures.overdue:
+        found.append(_("overdue activities: {count}").format(count=figures.overdue))
+    if _silent(figures, today):
+        found.append(_("no activity for two weeks"))
+    return found
 
 
 def _line(figures: SchoolFigures, today: date) -> str:
-    last = fmt.day_month(figures.last_activity)
-    flag = "❗" if needs_attention(figures, today) else ""
-    return _(
-        "{flag}<b>{name}</b>: week {week} / total {total} · ✅{done} ◐{partial} ✖{not_done} · "
-        "roadmap {covered}/{items} · ⚠{overdue} · 🕓{awaiting} · ↩{returned} · {last} · {level}"
+    """Two lines: the school and what needs action, then the figures."""
+    actions = _actions(figures, today)
+    name = escape(fmt.one_line(figures.short_name, 40))
+    head = (
+        f"❗ <b>{name}</b>: {', '.join(actions)}"
+        if actions
+        else _("<b>{name}</b>: nothing to act on").format(name=name)
+    )
+    facts = _(
+        "reports: {week} this week, {total} in all · roadmap: {covered} of {items} with a "
+        "report · last activity: {last} · level: {level}"
     ).format(
-        flag=flag,
-        name=escape(fmt.one_line(figures.short_name, 40)),
         week=figures.reports_week,
         total=figures.reports_total,
-        done=figures.done,
-        partial=figures.partial,
-        not_done=figures.not_done,
         covered=figures.items_covered,
         items=figures.items_total,
-        overdue=figures.overdue,
-        awaiting=figures.awaiting_review,
-        returned=figures.returned,
-        last=last,
+        last=fmt.day_month(figures.last_activity),
         level=level_name(figures.latest_level),
     )
+    return f"{head}\n    {facts}"
 
 
 def _legend() -> str:
-    return _(
-        "week / total: reports · ✅ done ◐ partly ✖ not done · roadmap: activities with a "
-        "report / all · ⚠ overdue · 🕓 awaiting review · ↩ returned · last activity · level"
-    )
+    return _("❗ — needs your attention. Tap a school for its details and chart.")
 
 
 def _list_keyboard(
@@ -156,8 +179,8 @@ async def _school_detail(
                     url = evidence.url
                     shown = escape(fmt.one_line(url, 60))
                     lines.append(f'   <a href="{escape(url, quote=True)}">{shown}</a>')
-    text = "\n".join(lines)
-    return (text if len(text) <= 4000 else text[:3990] + "…"), bars
+    # Cut between lines, never inside a tag: a long link must not break the message.
+    return fmt.fit(lines), bars
 
 
 async def _send_chart(message: Message, bars: list[Bar], title: str) -> None:
@@ -252,7 +275,7 @@ def _list_page(
         "",
     ]
     lines += [_line(f, today) for f in chunk]
-    return "\n".join(lines), _list_keyboard(chunk, page=page, total=len(rows))
+    return fmt.fit(lines), _list_keyboard(chunk, page=page, total=len(rows))
 
 
 async def _find_schools(session: AsyncSession, user: User, query: str) -> list[School]:

@@ -146,14 +146,17 @@ class Harness:
 def no_transaction_across_telegram() -> Iterator[None]:
     """Fails any test in which a Bot API call went out while the calling task still had a
     database transaction open (on SQLite: a write lock held across a Telegram round trip), or
-    a button press was answered twice (CallbackAnswerPolicy answers what handlers didn't)."""
+    a button press was answered twice (CallbackAnswerPolicy answers what handlers didn't), or
+    a text went out that Telegram would refuse (HTML it can't parse, or too long)."""
     SESSIONS.clear()
     yield
     violations = [call for session in SESSIONS for call in session.violations]
     doubles = [query for session in SESSIONS for query in session.double_answers]
+    html = [problem for session in SESSIONS for problem in session.html_problems]
     SESSIONS.clear()
     assert not violations, f"Bot API calls made inside a database transaction: {violations}"
     assert not doubles, f"button presses answered twice: {doubles}"
+    assert not html, f"texts Telegram would refuse: {html}"
 
 
 @pytest.fixture

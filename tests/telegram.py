@@ -14,9 +14,12 @@ from collections import deque
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import unescape
+from html.parser import HTMLParser
 from typing import Any
 
 from aiogram import Bot
+from aiogram.client.default import Default
 from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
@@ -89,6 +92,77 @@ def open_transactions() -> int:
     return len(_OPEN.get(_task(), ()))
 
 
+# What Telegram's HTML parse mode accepts (core.telegram.org/bots/api#html-style).
+TELEGRAM_TAGS = frozenset(
+    {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a"}
+    | {"tg-emoji", "code", "pre", "blockquote"}
+)
+TELEGRAM_ENTITIES = frozenset({"lt", "gt", "amp", "quot"})
+LIMITS = {"text": 4096, "caption": 1024}
+
+
+class _TelegramHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.open: list[str] = []
+        self.problems: list[str] = []
+        self.shown: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in TELEGRAM_TAGS:
+            self.problems.append(f"unsupported tag <{tag}>")
+        self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1] != tag:
+            self.problems.append(f"unexpected </{tag}> (open: {self.open})")
+        else:
+            self.open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if "<" in data or "&" in data:
+            self.problems.append(f"unescaped < or & in {data[:40]!r}")
+        self.shown.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        if name not in TELEGRAM_ENTITIES:
+            self.problems.append(f"unknown entity &{name};")
+        self.shown.append(unescape(f"&{name};"))
+
+    def handle_charref(self, name: str) -> None:
+        self.shown.append(unescape(f"&#{name};"))
+
+
+def telegram_html_problems(text: str, limit: int = LIMITS["text"]) -> list[str]:
+    """What Telegram would refuse in a message of its HTML: «can't parse entities» (a tag cut
+    in two, an unsupported tag, a bare < or &) or «message is too long» (the shown text, in
+    UTF-16 code units as Telegram counts, over the limit)."""
+    parser = _TelegramHtml()
+    parser.feed(text)
+    parser.close()
+    if parser.rawdata:
+        parser.problems.append(f"unfinished markup {parser.rawdata[:40]!r}")
+    if parser.open:
+        parser.problems.append(f"unclosed {parser.open}")
+    shown = len("".join(parser.shown).encode("utf-16-le")) // 2
+    if shown > limit:
+        parser.problems.append(f"too long: {shown} > {limit}")
+    return parser.problems
+
+
+def _html_problems(method: TelegramMethod[Any]) -> list[str]:
+    mode = getattr(method, "parse_mode", None)
+    if not (isinstance(mode, Default) or mode == "HTML"):
+        return []
+    problems = []
+    for name, limit in LIMITS.items():
+        value = getattr(method, name, None)
+        if isinstance(value, str):
+            found = telegram_html_problems(value, limit)
+            problems += [f"{type(method).__name__}.{name}: {p}" for p in found]
+    return problems
+
+
 def inline_keyboard(request: Any) -> list[list[InlineKeyboardButton]]:
     """The inline keyboard a recorded request carries (fails the test when it has none)."""
     markup = getattr(request, "reply_markup", None)
@@ -117,6 +191,8 @@ class RecordingSession(BaseSession):
         # Button presses answered more than once (Telegram refuses the second answer).
         self.answered: set[str] = set()
         self.double_answers: list[str] = []
+        # Texts Telegram would refuse (HTML it can't parse, or too long).
+        self.html_problems: list[str] = []
         SESSIONS.append(self)
         self.requests: deque[TelegramMethod[Any]] = deque()
         self.responses: deque[QueuedResponse] = deque()
@@ -175,6 +251,7 @@ class RecordingSession(BaseSession):
     ) -> TelegramType:
         if open_transactions():
             self.violations.append(type(method).__name__)
+        self.html_problems += _html_problems(method)
         if isinstance(method, AnswerCallbackQuery):
             if method.callback_query_id in self.answered:
                 self.double_answers.append(method.callback_query_id)

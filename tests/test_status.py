@@ -13,9 +13,20 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.ui.callbacks import StatusPage, StatusSchool
 from handlers.status import attention_order
-from models import ActivityReport, Mark, Municipality, ReviewState, RoadmapItem, School
+from models import (
+    ActivityReport,
+    Evidence,
+    EvidenceKind,
+    Mark,
+    Municipality,
+    ReviewState,
+    RoadmapItem,
+    School,
+    User,
+)
 from models.stats import SchoolFigures
 from tests.conftest import Harness, World
+from tests.telegram import telegram_html_problems
 
 TODAY = datetime.now(ZoneInfo("Europe/Moscow")).date()
 
@@ -105,25 +116,21 @@ async def test_curator_table_has_the_hand_counted_figures(
     reports_week = (
         2 if TODAY.weekday() >= 1 else 1
     )  # «Концерт» was yesterday: same week unless Monday
-    expected = _(
-        "{flag}<b>{name}</b>: week {week} / total {total} · ✅{done} ◐{partial} ✖{not_done} · "
-        "roadmap {covered}/{items} · ⚠{overdue} · 🕓{awaiting} · ↩{returned} · {last} · {level}"
-    ).format(
-        flag="❗",
-        name="СОШ №2",
-        week=reports_week,
-        total=3,
-        done=1,
-        partial=1,
-        not_done=1,
-        covered=2,
-        items=3,
-        overdue=1,
-        awaiting=1,
-        returned=1,
-        last=TODAY.strftime("%d.%m"),
-        level="—",
+    # What needs the curator's action first, in words; then the figures.
+    expected = "❗ <b>СОШ №2</b>: " + ", ".join(
+        [
+            _("to review: {count}").format(count=1),
+            _("returned for revision: {count}").format(count=1),
+            _("overdue activities: {count}").format(count=1),
+        ]
     )
+    expected += "\n    " + _(
+        "reports: {week} this week, {total} in all · roadmap: {covered} of {items} with a "
+        "report · last activity: {last} · level: {level}"
+    ).format(
+        week=reports_week, total=3, covered=2, items=3, last=TODAY.strftime("%d.%m"), level="—"
+    )
+    assert "ДК" not in text
     assert expected in text
     first = requests[0]
     assert isinstance(first, SendMessage | EditMessageText)
@@ -188,8 +195,9 @@ async def test_municipal_list_puts_attention_first_and_pages(
     municipal = tg.user(world.municipal.telegram_id)
     (text,) = texts(await harness.send(municipal, "/status"))
     lines = [line for line in text.splitlines() if "</b>: " in line]
-    assert lines[0].startswith("❗<b>СОШ №2</b>")  # overdue and returned
-    assert not any(line.startswith("❗") for line in lines[1:])  # the others reported today
+    # СОШ №2 first (to review, returned, overdue); the others only have a report to review.
+    assert lines[0].startswith("❗ <b>СОШ №2</b>: " + _("to review: {count}").format(count=1))
+    assert all(line.endswith(": " + _("to review: {count}").format(count=1)) for line in lines[1:])
     assert "Чужая" not in text
     assert len(lines) == 15
     requests = await harness.click(municipal, StatusPage(page=1).pack())
@@ -202,10 +210,12 @@ async def test_municipal_list_puts_attention_first_and_pages(
     assert len([line for line in second.splitlines() if "</b>: " in line]) == 7
 
 
-def test_attention_order_is_overdue_silent_returned_first() -> None:
-    def figures(name: str, *, overdue=0, returned=0, last: date | None = TODAY) -> SchoolFigures:
+def test_attention_order_puts_the_curators_actions_first() -> None:
+    def figures(
+        name: str, *, overdue=0, awaiting=0, returned=0, last: date | None = TODAY
+    ) -> SchoolFigures:
         return SchoolFigures(
-            1, name, name, 0, 0, 0, 0, 0, 0, 0, overdue, 0, returned, last, None, None
+            1, name, name, 0, 0, 0, 0, 0, 0, 0, overdue, awaiting, returned, last, None, None
         )
 
     rows = [
@@ -214,6 +224,59 @@ def test_attention_order_is_overdue_silent_returned_first() -> None:
         figures("В просрочка", overdue=2),
         figures("Г на доработке", returned=1),
         figures("Д никогда", last=None),
+        figures("Е на проверке", awaiting=3),
     ]
     ordered = [f.name for f in attention_order(rows, TODAY)]
-    assert ordered == ["В просрочка", "Г на доработке", "Б тихая", "Д никогда", "А ок"]
+    assert ordered == [
+        "Е на проверке",
+        "Г на доработке",
+        "В просрочка",
+        "Б тихая",
+        "Д никогда",
+        "А ок",
+    ]
+
+
+async def test_school_line_in_english_has_no_symbols_to_decode(
+    harness: Harness, world: World, data, tg, session_factory
+):
+    async with session_factory() as session, session.begin():
+        curator = await session.get(User, world.curator.id)
+        curator.locale = "en"
+    (text,) = texts(await harness.send(tg.user(world.curator.telegram_id), "/status"))
+    assert (
+        "❗ <b>СОШ №2</b>: to review: 1, returned for revision: 1, overdue activities: 1" in text
+    )
+    assert "roadmap: 2 of 3 with a report" in text
+
+
+LONG_LINK = "https://docs.google.com/document/d/" + "1aB-" * 450 + "/edit?usp=sharing"
+
+
+async def test_school_detail_with_long_links_is_valid_html(
+    harness: Harness, world: World, tg, session_factory
+):
+    """Google Docs sharing links are ~2,000 characters: the detail used to be cut at 3,990
+    characters inside an <a href> and Telegram refused it («can't parse entities»). The
+    recording session checks every text as Telegram would (tests/telegram.py)."""
+    async with session_factory() as session, session.begin():
+        for number in range(5):
+            report = ActivityReport(
+                school_id=world.school_a.id,
+                author_id=world.teacher.id,
+                title=f"Мероприятие {number} " + "очень длинное название " * 20,
+                direction="knowledge",
+                held_on=TODAY - timedelta(days=number),
+                mark=Mark.DONE,
+            )
+            session.add(report)
+            await session.flush()
+            session.add_all(
+                Evidence(report_id=report.id, kind=EvidenceKind.LINK, url=f"{LONG_LINK}&n={i}")
+                for i in range(3)
+            )
+    requests = await harness.send(tg.user(world.coordinator.telegram_id), "/status")
+    (text,) = texts(requests)
+    assert telegram_html_problems(text) == []
+    assert text.count("<a href=") == 15  # nothing had to go: the addresses don't count
+    assert "Мероприятие 4" in text
