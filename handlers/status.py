@@ -27,7 +27,7 @@ from bot.ui.callbacks import StatusPage, StatusSchool
 from bot.ui.markup import Keyboard
 from bot.ui.paging import add_pager, clamp
 from bot.ui.texts import direction_name, level_name, mark_name, review_state_name
-from exports.charts import Bar, progress_chart
+from exports.charts import Bar, ChartLabels, progress_chart
 from models import EvidenceKind, Role, School, User
 from models.stats import (
     SchoolFigures,
@@ -155,7 +155,7 @@ async def _school_detail(
         name = direction_name(row.direction) if row.direction else _("no direction")
         lines.append(f"• {name}: {row.items_done}/{row.items_total} · {row.reports}")
         if row.items_total:
-            bars.append(Bar(name, row.items_done, row.items_total))
+            bars.append(Bar(name, row.items_done, row.items_total, row.items_covered))
     if not progress:
         lines.append(_("no activities or reports yet"))
     if overdue:
@@ -183,6 +183,21 @@ async def _school_detail(
     return fmt.fit(lines), bars
 
 
+def _chart_labels() -> ChartLabels:
+    return ChartLabels(
+        done=_("done"),
+        reported=_("reported, not done"),
+        open=_("no report yet"),
+        no_roadmap=_("no roadmap"),
+    )
+
+
+def coverage_bars(rows: list[SchoolFigures]) -> list[Bar]:
+    """One bar a school, schools without a roadmap included: green is «done» (a report marked
+    done), as the figure at the bar says; amber the activities with only other reports."""
+    return [Bar(f.short_name, f.items_done, f.items_total, f.items_covered) for f in rows]
+
+
 async def _send_chart(message: Message, bars: list[Bar], title: str) -> None:
     if not bars:
         return
@@ -190,9 +205,7 @@ async def _send_chart(message: Message, bars: list[Bar], title: str) -> None:
         # CPU-bound rendering off the event loop, so other users aren't kept waiting; and
         # nothing of this update's is left open (on SQLite, the write lock) meanwhile.
         await commit_current_unit()
-        png = await asyncio.to_thread(
-            progress_chart, bars, title=title, done_label=_("done"), open_label=_("not yet")
-        )
+        png = await asyncio.to_thread(progress_chart, bars, title=title, labels=_chart_labels())
         await message.answer_photo(BufferedInputFile(png, filename="status.png"))
     except TelegramAPIError as exc:
         logger.warning("status chart not sent: %s", type(exc).__name__)
@@ -245,8 +258,7 @@ async def status_command(
         return
     text, markup = _list_page(rows, page=0, settings=settings)
     await message.answer(text, reply_markup=markup)
-    bars = [Bar(f.short_name, f.items_covered, f.items_total) for f in rows if f.items_total]
-    await _send_chart(message, bars[:CHART_LIMIT], _("Roadmap coverage by school"))
+    await _send_chart(message, coverage_bars(rows)[:CHART_LIMIT], _("Roadmap by school"))
 
 
 async def _ordered_figures(

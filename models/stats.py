@@ -67,6 +67,8 @@ class SchoolFigures:
     last_activity: date | None
     latest_level: str | None
     latest_level_at: datetime | None
+    items_done: int = 0
+    """Roadmap items with a report marked done (a subset of ``items_covered``)."""
 
 
 class DirectionProgress(NamedTuple):
@@ -77,6 +79,7 @@ class DirectionProgress(NamedTuple):
     items_done: int
     reports: int
     overdue: int
+    items_covered: int = 0
 
 
 def school_filter(column: SQLColumnExpression[int], schools: Schools) -> ColumnElement[bool]:
@@ -141,6 +144,7 @@ def school_figures_query(
             func.count().label("total"),
             _count_where(item_has_report()).label("covered"),
             _count_where(item_is_overdue(today)).label("overdue"),
+            _count_where(item_is_done()).label("done"),
         )
         .where(school_filter(RoadmapItem.school_id, schools), RoadmapItem.is_archived.is_(False))
         .group_by(RoadmapItem.school_id)
@@ -190,6 +194,7 @@ def school_figures_query(
             reports.c.last_activity,
             runs.c.level,
             runs.c.completed_at,
+            zero(items.c.done),
         )
         .outerjoin(reports, reports.c.school_id == School.id)
         .outerjoin(items, items.c.school_id == School.id)
@@ -250,6 +255,7 @@ def direction_progress_query(school_id: int, *, today: date) -> Select[Any]:
             _count_where(item_is_done()).label("items_done"),
             zero("reports"),
             _count_where(item_is_overdue(today)).label("overdue"),
+            _count_where(item_has_report()).label("items_covered"),
         )
         .where(RoadmapItem.school_id == school_id, RoadmapItem.is_archived.is_(False))
         .group_by(RoadmapItem.direction)
@@ -262,6 +268,7 @@ def direction_progress_query(school_id: int, *, today: date) -> Select[Any]:
             zero("items_done"),
             func.count().label("reports"),
             zero("overdue"),
+            zero("items_covered"),
         )
         .select_from(ActivityReport)
         .outerjoin(RoadmapItem, RoadmapItem.id == ActivityReport.roadmap_item_id)
@@ -279,6 +286,7 @@ def direction_progress_query(school_id: int, *, today: date) -> Select[Any]:
             func.sum(both.c.items_done),
             func.sum(both.c.reports),
             func.sum(both.c.overdue),
+            func.sum(both.c.items_covered),
         )
         .group_by(both.c.direction)
         .order_by(order, both.c.direction)
@@ -292,8 +300,10 @@ async def direction_progress(
     rows = await session.execute(direction_progress_query(school_id, today=today))
     # SUM of a bigint is numeric on PostgreSQL, so the driver hands back Decimal.
     return [
-        DirectionProgress(direction, int(total), int(done), int(reports), int(overdue))
-        for direction, total, done, reports, overdue in rows
+        DirectionProgress(
+            direction, int(total), int(done), int(reports), int(overdue), int(covered)
+        )
+        for direction, total, done, reports, overdue, covered in rows
     ]
 
 

@@ -178,6 +178,7 @@ def _expected_a(data: Data) -> SchoolFigures:
         last_activity=TODAY,
         latest_level="medium",
         latest_level_at=datetime(2026, 11, 1, 10, tzinfo=UTC),
+        items_done=1,  # i1 (r1); i6 is archived, i2 only partial
     )
 
 
@@ -199,6 +200,7 @@ def _expected_b(data: Data) -> SchoolFigures:
         last_activity=date(2026, 11, 29),
         latest_level=None,
         latest_level_at=None,
+        items_done=1,  # b1 (rb1)
     )
 
 
@@ -297,13 +299,18 @@ async def test_direction_progress(data: Data, session: AsyncSession) -> None:
 
     assert progress == [
         # i1 done (r1), i2 overdue, i7 due today; reports r1, r6 (via i1) and r2
-        DirectionProgress("knowledge", items_total=3, items_done=1, reports=3, overdue=1),
+        # covered: i1 and i2 (partial r2)
+        DirectionProgress(
+            "knowledge", items_total=3, items_done=1, reports=3, overdue=1, items_covered=2
+        ),
         DirectionProgress("health", items_total=2, items_done=0, reports=0, overdue=1),
         DirectionProgress("creativity", items_total=0, items_done=0, reports=1, overdue=0),
         # r5's item i6 is archived, but the report still counts under its direction
         DirectionProgress("career", items_total=0, items_done=0, reports=1, overdue=0),
         # i4 and the free report r7; r3 is on i4
-        DirectionProgress(None, items_total=1, items_done=0, reports=2, overdue=0),
+        DirectionProgress(
+            None, items_total=1, items_done=0, reports=2, overdue=0, items_covered=1
+        ),
     ]
 
 

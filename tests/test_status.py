@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +13,8 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
 from bot.ui.callbacks import StatusPage, StatusSchool
-from handlers.status import attention_order
+from exports.charts import Bar
+from handlers.status import attention_order, coverage_bars
 from models import (
     ActivityReport,
     Evidence,
@@ -24,7 +26,7 @@ from models import (
     School,
     User,
 )
-from models.stats import SchoolFigures
+from models.stats import SchoolFigures, school_figures
 from tests.conftest import Harness, World
 from tests.telegram import telegram_html_problems
 
@@ -280,3 +282,24 @@ async def test_school_detail_with_long_links_is_valid_html(
     assert telegram_html_problems(text) == []
     assert text.count("<a href=") == 15  # nothing had to go: the addresses don't count
     assert "Мероприятие 4" in text
+
+
+async def test_chart_counts_what_its_label_says_and_keeps_schools_without_a_roadmap(
+    harness: Harness, world: World, data, tg, session_factory, i18n_ru
+):
+    """Green is «выполнено» — items with a report marked done — as the «1/3» at the bar says;
+    the partial report is amber; a school without a roadmap keeps its row."""
+    async with session_factory() as session:
+        rows = await school_figures(
+            session, [world.school_a.id, world.school_b.id], today=TODAY, week_start=TODAY
+        )
+    bars = {bar.label: bar for bar in coverage_bars(rows)}
+    assert bars["СОШ №2"] == Bar("СОШ №2", done=1, total=3, reported=2)
+    assert bars["СОШ №5"] == Bar("СОШ №5", done=0, total=0, reported=0)
+
+    requests = await harness.send(tg.user(world.municipal.telegram_id), "/status")
+    (photo,) = [r for r in requests if isinstance(r, SendPhoto)]
+    assert isinstance(photo.photo, BufferedInputFile)
+    width, height = struct.unpack(">II", photo.photo.data[16:24])
+    # Sized for a phone: ~960 px wide with large text (it was 880 px with 5-px-high text).
+    assert 800 <= width <= 1100 and height > 200
