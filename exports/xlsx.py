@@ -74,7 +74,7 @@ from models.entities import (
     School,
     User,
 )
-from models.enums import Direction, EvidenceKind, Mark, ReviewState, RunStatus
+from models.enums import DIRECTION_NAMES, EvidenceKind, Mark, ReviewState, RunStatus
 from models.stats import (
     SchoolFigures,
     Schools,
@@ -91,16 +91,6 @@ MAX_CELL_CHARS: Final = 32_767
 YIELD_PER: Final = 1_000
 PROGRESS_EVERY: Final = 1_000
 
-DIRECTION_TITLES: Final[Mapping[str, str]] = {
-    Direction.KNOWLEDGE: "Знание",
-    Direction.UPBRINGING: "Воспитание",
-    Direction.HEALTH: "Здоровье",
-    Direction.CREATIVITY: "Творчество",
-    Direction.CAREER: "Профориентация",
-    Direction.TEACHER: "Учитель. Школьная команда",
-    Direction.CLIMATE: "Школьный климат",
-    Direction.ENVIRONMENT: "Образовательная среда",
-}
 LEVEL_TITLES: Final[Mapping[str, str]] = {
     "below_basic": "ниже базового",
     "basic": "базовый",
@@ -133,7 +123,7 @@ FILE_KIND_TITLES: Final[Mapping[EvidenceKind, str]] = {
 # plain string to openpyxl and Excel), so it is written without the neutralising quote.
 _LABELS: Final[frozenset[str]] = frozenset(
     [
-        *DIRECTION_TITLES.values(),
+        *DIRECTION_NAMES.values(),
         *LEVEL_TITLES.values(),
         *MARK_TITLES.values(),
         *REVIEW_TITLES.values(),
@@ -291,7 +281,7 @@ def export_filename(start: date, end: date) -> str:
 def direction_title(code: str | None, fallback: str | None = None) -> str | None:
     if code is None:
         return fallback
-    return DIRECTION_TITLES.get(code) or fallback or code
+    return DIRECTION_NAMES.get(code) or fallback or code
 
 
 def level_title(code: str | None) -> str | None:

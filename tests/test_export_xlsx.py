@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import exports.xlsx as xlsx
+from bot.ui.texts import direction_name
 from exports.xlsx import (
     ExportSummary,
     build_export,
@@ -47,6 +48,7 @@ from models import (
     School,
     User,
 )
+from models.enums import DIRECTION_NAMES, Direction
 from models.users import visible_schools_query
 from tests.conftest import World
 
@@ -768,6 +770,11 @@ def test_last_full_week() -> None:
 
 def test_export_filename() -> None:
     assert export_filename(START, END) == "отчёт_2026-11-16_2026-11-22.xlsx"
+
+
+@pytest.mark.usefixtures("i18n_ru")
+def test_directions_are_named_as_the_bot_names_them_in_russian() -> None:
+    assert {code: direction_name(code) for code in Direction} == DIRECTION_NAMES
 
 
 # --- memory ---------------------------------------------------------------------------------
