@@ -1,10 +1,9 @@
-"""The school's roadmap: import from the files schools keep, /roadmap, reminder digests.
+"""The school's roadmap: import from the files schools keep, /roadmap, reminder buttons.
 
 Import: a coordinator sends the file; the bot downloads it through the Bot API, parses it and
 shows a preview; «Импортировать» downloads it again (only the file id and a hash wait in the
-FSM data), checks it is the same file and applies it. Reminders: a scheduled job computes the
-digests into the outbox (models/reminders.py); the renderers here turn a row into a message in
-the recipient's language when it is sent, dropping items that were reported meanwhile.
+FSM data), checks it is the same file and applies it. Reminders: the digests are queued and
+rendered by bot/jobs/reminders.py; here are /mute, /unmute and the buttons under a digest.
 """
 
 from __future__ import annotations
