@@ -483,8 +483,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.db.demo import DemoError, generate
     from bot.db.engine import create_engine
-    from models.demo import DemoError, generate
 
     reported: dict[str, int] = {}
 

@@ -1,10 +1,9 @@
-"""The school's roadmap: import from the files schools keep, /roadmap, reminder digests.
+"""The school's roadmap: import from the files schools keep, /roadmap, reminder buttons.
 
 Import: a coordinator sends the file; the bot downloads it through the Bot API, parses it and
 shows a preview; «Импортировать» downloads it again (only the file id and a hash wait in the
-FSM data), checks it is the same file and applies it. Reminders: a scheduled job computes the
-digests into the outbox (models/reminders.py); the renderers here turn a row into a message in
-the recipient's language when it is sent, dropping items that were reported meanwhile.
+FSM data), checks it is the same file and applies it. Reminders: the digests are queued and
+rendered by bot/jobs/reminders.py; here are /mute, /unmute and the buttons under a digest.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import asyncio
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from html import escape
 from pathlib import PurePath
 
@@ -29,7 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import Settings
 from bot.ui.access import EVERY_ROLE, SCHOOL_STAFF, allow
 from bot.ui.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
+from bot.ui.formatting import day, fit, one_line, today
 from bot.ui.keyboards import roadmap as kb
+from bot.ui.paging import clamp, pages
+from bot.ui.replies import show
 from bot.ui.states import RoadmapImport
 from handlers.report import report_start
 from models import Role, School, User
@@ -62,28 +63,6 @@ ROADMAP_SUFFIXES = frozenset(
 )
 PREVIEW_ITEMS = 5
 PAGE_SIZE = 8
-MAX_TEXT = 4000
-
-
-def _today(settings: Settings) -> date:
-    return datetime.now(settings.tz).date()
-
-
-def _trim(text: str | None, limit: int) -> str:
-    value = " ".join((text or "").split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _fit(lines: Sequence[str]) -> str:
-    """Join lines, dropping the tail if the message would exceed Telegram's 4096 characters."""
-    text = "\n".join(lines)
-    if len(text) <= MAX_TEXT:
-        return text
-    return text[: MAX_TEXT - 1].rsplit("\n", 1)[0] + "\n…"
-
-
-def _date(day: date | None) -> str:
-    return day.strftime("%d.%m.%Y") if day else "—"
 
 
 def recurrence_name(code: str | None) -> str:
@@ -105,14 +84,14 @@ def due_understood(kind: str, start: date | None, end: date | None, recurrence: 
     """What the bot read from a deadline text, for the preview and /roadmap."""
     if kind == DueKind.DATE:
         if start is None or start == end:
-            return _("by {date}").format(date=_date(end))
-        return _date(end)
+            return _("by {date}").format(date=day(end))
+        return day(end)
     if kind == DueKind.PERIOD:
-        return _("{start} – {end}").format(start=_date(start), end=_date(end))
+        return _("{start} – {end}").format(start=day(start), end=day(end))
     if kind == DueKind.RECURRING:
         text = recurrence_name(recurrence)
         if end is not None:
-            text += ", " + _("until {date}").format(date=_date(end))
+            text += ", " + _("until {date}").format(date=day(end))
         return text
     return _("not recognised")
 
@@ -240,7 +219,7 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
     unknown = parsed.unparsed_due_count
     missing = sum(1 for item in parsed.items if not item.due_raw)
     lines = [
-        _("<b>Roadmap file: {name}</b>").format(name=escape(_trim(filename, 80))),
+        _("<b>Roadmap file: {name}</b>").format(name=escape(one_line(filename, 80))),
         _("School: {school}").format(school=escape(school.short_name)),
         _("Activities found: {count}. Sections: {sections}.").format(
             count=len(parsed.items), sections=len(parsed.sections)
@@ -265,9 +244,9 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
         lines.append(_("Reports stay with their activities."))
     lines += ["", _("<b>First activities:</b>")]
     for item in parsed.items[:PREVIEW_ITEMS]:
-        number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
-        lines.append(f"{number}{escape(_trim(item.title, 120))}")
-        raw = f"«{escape(_trim(item.due_raw, 60))}»" if item.due_raw else "—"
+        number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
+        lines.append(f"{number}{escape(one_line(item.title, 120))}")
+        raw = f"«{escape(one_line(item.due_raw, 60))}»" if item.due_raw else "—"
         due = item.due
         understood = due_understood(due.kind, due.start, due.end, due.recurrence)
         lines.append(
@@ -276,7 +255,7 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
     if len(parsed.items) > PREVIEW_ITEMS:
         lines.append(_("… and {count} more.").format(count=len(parsed.items) - PREVIEW_ITEMS))
     lines += ["", _("Import this roadmap?")]
-    return _fit(lines)
+    return fit(lines)
 
 
 def _outcome(plan: ImportPlan, school: School) -> str:
@@ -354,20 +333,6 @@ async def roadmap_document(
     )
 
 
-async def _show(
-    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
-) -> None:
-    await query.answer()
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-            return
-        except TelegramBadRequest as exc:
-            if "not modified" in exc.message:
-                return
-        await query.message.answer(text, reply_markup=markup)
-
-
 async def import_confirmed(
     query: CallbackQuery,
     callback_data: RoadmapImportConfirm,
@@ -388,7 +353,7 @@ async def import_confirmed(
         parsed = await _parse(content, str(data.get("file_name") or "roadmap"))
     except _TooLarge:
         await state.clear()
-        await _show(query, import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
+        await show(query, import_error_text(RoadmapImportError(ImportErrorCode.TOO_LARGE)))
         return
     except _DownloadFailed:
         await query.answer(
@@ -398,11 +363,11 @@ async def import_confirmed(
         return
     except RoadmapImportError as error:
         await state.clear()
-        await _show(query, import_error_text(error))
+        await show(query, import_error_text(error))
         return
     if _fingerprint(content) != data.get("sha"):
         await state.clear()
-        await _show(query, _("The file has changed since the preview. Please send it again."))
+        await show(query, _("The file has changed since the preview. Please send it again."))
         return
     plan = await apply_import(
         session,
@@ -412,7 +377,7 @@ async def import_confirmed(
         source=f"chat:{data.get('file_name')}",
     )
     await state.clear()
-    await _show(query, _outcome(plan, school))
+    await show(query, _outcome(plan, school))
 
 
 async def import_fallback(message: Message) -> None:
@@ -424,12 +389,12 @@ async def import_fallback(message: Message) -> None:
 # --- /roadmap -------------------------------------------------------------------------------
 
 
-def _status(entry: ItemStatus, today: date) -> str:
+def _status(entry: ItemStatus, as_of: date) -> str:
     item = entry.item
     parts = []
     if entry.done:
         parts.append(_("✅ done"))
-    elif item.due_date is not None and item.due_date < today:
+    elif item.due_date is not None and item.due_date < as_of:
         parts.append(_("⚠ overdue"))
     if entry.reports:
         parts.append(_("reports: {count}").format(count=entry.reports))
@@ -438,21 +403,21 @@ def _status(entry: ItemStatus, today: date) -> str:
     return " · ".join(parts)
 
 
-def _item_lines(entry: ItemStatus, today: date) -> list[str]:
+def _item_lines(entry: ItemStatus, as_of: date) -> list[str]:
     item = entry.item
-    number = f"{escape(_trim(item.number, 10))}. " if item.number else ""
-    raw = f"«{escape(_trim(item.due_raw, 80))}»" if item.due_raw else "—"
+    number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
+    raw = f"«{escape(one_line(item.due_raw, 80))}»" if item.due_raw else "—"
     understood = due_understood(item.due_kind, item.due_start, item.due_date, item.recurrence)
     return [
-        f"<b>{number}</b>{escape(_trim(item.title, 160))}",
+        f"<b>{number}</b>{escape(one_line(item.title, 160))}",
         "   "
         + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
-        + f" · {_status(entry, today)}",
+        + f" · {_status(entry, as_of)}",
     ]
 
 
 async def _roadmap_screen(
-    session: AsyncSession, user: User, school: School, page: int, today: date
+    session: AsyncSession, user: User, school: School, page: int, as_of: date
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     entries, total = await roadmap_page(
         session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
@@ -469,24 +434,26 @@ async def _roadmap_screen(
         else:
             text = _("The roadmap of {school} is empty.")
         return text.format(school=escape(school.short_name)), None
-    pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
-    page = max(0, min(page, pages - 1))
+    page = clamp(page, total, PAGE_SIZE)
     if not entries:
         entries, _total = await roadmap_page(
             session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
         )
     lines = [
         _("<b>Roadmap of {school}</b> · activities: {total} · page {page} of {pages}").format(
-            school=escape(school.short_name), total=total, page=page + 1, pages=pages
+            school=escape(school.short_name),
+            total=total,
+            page=page + 1,
+            pages=pages(total, PAGE_SIZE),
         )
     ]
     section: str | None = None
     for entry in entries:
         if entry.item.section and entry.item.section != section:
             section = entry.item.section
-            lines += ["", f"<b>{escape(_trim(section, 120))}</b>"]
+            lines += ["", f"<b>{escape(one_line(section, 120))}</b>"]
         lines.append("")
-        lines += _item_lines(entry, today)
+        lines += _item_lines(entry, as_of)
     if coordinator:
         lines += [
             "",
@@ -495,7 +462,7 @@ async def _roadmap_screen(
                 "activities."
             ),
         ]
-    return _fit(lines), kb.roadmap_pages(school.id, page=page, pages=pages)
+    return fit(lines), kb.roadmap_pages(school.id, page=page, total=total, per_page=PAGE_SIZE)
 
 
 async def roadmap_command(
@@ -518,7 +485,7 @@ async def roadmap_command(
             await message.answer(text, reply_markup=kb.school_choice(schools))
             return
         school = schools[0]
-    text, markup = await _roadmap_screen(session, user, school, 0, _today(settings))
+    text, markup = await _roadmap_screen(session, user, school, 0, today(settings))
     await message.answer(text, reply_markup=markup)
 
 
@@ -531,9 +498,9 @@ async def roadmap_page_chosen(
 ) -> None:
     school = await school_for(session, user, callback_data.school_id)
     text, markup = await _roadmap_screen(
-        session, user, school, max(0, callback_data.page), _today(settings)
+        session, user, school, callback_data.page, today(settings)
     )
-    await _show(query, text, markup)
+    await show(query, text, markup)
 
 
 # --- mute -----------------------------------------------------------------------------------
@@ -567,7 +534,6 @@ async def mute_button(
 ) -> None:
     muted = callback_data.action == "mute"
     text = _set_muted(session, user, muted)
-    await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=kb.unmute() if muted else None)
 
@@ -578,7 +544,6 @@ async def reminder_report(
     if not isinstance(query.message, Message):
         await query.answer(_("Send /report to report an activity."), show_alert=True)
         return
-    await query.answer()
     # The same start as /report: resumes a draft if there is one, otherwise begins anew.
     await report_start(query.message, state, user, session, settings)
 

@@ -1,6 +1,8 @@
 """Domain enumerations stored as their string values."""
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Final
 
 
 class Role(StrEnum):
@@ -58,3 +60,17 @@ class Direction(StrEnum):
     TEACHER = "teacher"
     CLIMATE = "climate"
     ENVIRONMENT = "environment"
+
+
+# The components' official names, as roadmaps and questionnaires spell them: the export writes
+# them; the chat names directions through the catalogs (bot/ui/texts.py, the same words in ru).
+DIRECTION_NAMES: Final[Mapping[str, str]] = {
+    Direction.KNOWLEDGE: "Знание",
+    Direction.UPBRINGING: "Воспитание",
+    Direction.HEALTH: "Здоровье",
+    Direction.CREATIVITY: "Творчество",
+    Direction.CAREER: "Профориентация",
+    Direction.TEACHER: "Учитель. Школьная команда",
+    Direction.CLIMATE: "Школьный климат",
+    Direction.ENVIRONMENT: "Образовательная среда",
+}

@@ -16,6 +16,10 @@ from models.errors import AccessDenied, InvalidInput, NotFound
 from models.users import visible_schools_query
 
 MAX_COMMENT = 1000
+_AUDIT_ACTIONS = {
+    ReviewState.CONFIRMED: "report_confirmed",
+    ReviewState.RETURNED: "report_returned",
+}
 
 
 def _reviewer(user: User) -> None:
@@ -67,21 +71,28 @@ async def report_for_review(session: AsyncSession, user: User, report_id: int) -
     return report
 
 
-async def confirm_report(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
+async def _decide(
+    session: AsyncSession, user: User, report_id: int, verdict: ReviewState, comment: str | None
+) -> ActivityReport:
     report = await report_for_review(session, user, report_id)
     if report.review_state != ReviewState.SUBMITTED:
         raise InvalidInput("review_not_pending", state=report.review_state.value)
-    report.review_state = ReviewState.CONFIRMED
-    report.reviewer_id, report.reviewed_at, report.review_comment = user.id, utcnow(), None
+    report.review_state = verdict
+    report.reviewer_id, report.reviewed_at, report.review_comment = user.id, utcnow(), comment
     record(
         session,
         actor_id=user.id,
-        action="report_confirmed",
+        action=_AUDIT_ACTIONS[verdict],
         object_type="report",
         object_id=report.id,
         school_id=report.school_id,
+        **({} if comment is None else {"comment": comment}),
     )
     return report
+
+
+async def confirm_report(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
+    return await _decide(session, user, report_id, ReviewState.CONFIRMED, None)
 
 
 async def return_report(
@@ -92,21 +103,7 @@ async def return_report(
         raise InvalidInput("review_comment_required")
     if len(text) > MAX_COMMENT:
         raise InvalidInput("text_too_long", max=MAX_COMMENT, length=len(text))
-    report = await report_for_review(session, user, report_id)
-    if report.review_state != ReviewState.SUBMITTED:
-        raise InvalidInput("review_not_pending", state=report.review_state.value)
-    report.review_state = ReviewState.RETURNED
-    report.reviewer_id, report.reviewed_at, report.review_comment = user.id, utcnow(), text
-    record(
-        session,
-        actor_id=user.id,
-        action="report_returned",
-        object_type="report",
-        object_id=report.id,
-        school_id=report.school_id,
-        comment=text,
-    )
-    return report
+    return await _decide(session, user, report_id, ReviewState.RETURNED, text)
 
 
 async def author_of(session: AsyncSession, report: ActivityReport) -> User | None:

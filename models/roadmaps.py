@@ -335,25 +335,40 @@ def _digest_rows(rows: Iterable[Row[int, int, int, date | None]]) -> list[Digest
     return [DigestRow(*row[:3], due) for row in rows if (due := row[3]) is not None]
 
 
+async def _digest(session: AsyncSession, recipients: Role, *due: Any) -> list[DigestRow]:
+    """(recipient, item) for live items matching `due`: a school's coordinators, or the
+    curators of the school; muted and inactive recipients left out."""
+    stmt = (
+        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
+        .select_from(RoadmapItem)
+        .join(School, _live_item())
+    )
+    order: tuple[Any, ...]
+    if recipients == Role.CURATOR:
+        stmt = stmt.join(
+            curator_schools, curator_schools.c.school_id == RoadmapItem.school_id
+        ).join(User, User.id == curator_schools.c.user_id)
+        order = (User.id, RoadmapItem.school_id, RoadmapItem.due_date, RoadmapItem.id)
+    else:
+        stmt = stmt.join(User, User.school_id == RoadmapItem.school_id)
+        order = (User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    rows = await session.execute(
+        stmt.where(User.role == recipients, _reachable(), *due).order_by(*order)
+    )
+    return _digest_rows(rows)
+
+
 async def due_soon_for_coordinators(
     session: AsyncSession, *, today: date, until: date
 ) -> list[DigestRow]:
     """(coordinator, item) for items due today..until with no report at all, muted left out."""
-    rows = await session.execute(
-        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
-        .select_from(RoadmapItem)
-        .join(School, _live_item())
-        .join(User, User.school_id == RoadmapItem.school_id)
-        .where(
-            User.role == Role.COORDINATOR,
-            _reachable(),
-            RoadmapItem.due_date >= today,
-            RoadmapItem.due_date <= until,
-            ~_has_report(),
-        )
-        .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    return await _digest(
+        session,
+        Role.COORDINATOR,
+        RoadmapItem.due_date >= today,
+        RoadmapItem.due_date <= until,
+        ~_has_report(),
     )
-    return _digest_rows(rows)
 
 
 def overdue_condition(today: date) -> Any:
@@ -365,41 +380,18 @@ async def overdue_for_coordinators(
     session: AsyncSession, *, today: date, since: date
 ) -> list[DigestRow]:
     """(coordinator, item) for items that became overdue since `since`, muted left out."""
-    rows = await session.execute(
-        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
-        .select_from(RoadmapItem)
-        .join(School, _live_item())
-        .join(User, User.school_id == RoadmapItem.school_id)
-        .where(
-            User.role == Role.COORDINATOR,
-            _reachable(),
-            RoadmapItem.due_date >= since,
-            overdue_condition(today),
-        )
-        .order_by(User.id, RoadmapItem.due_date, RoadmapItem.position, RoadmapItem.id)
+    return await _digest(
+        session, Role.COORDINATOR, RoadmapItem.due_date >= since, overdue_condition(today)
     )
-    return _digest_rows(rows)
 
 
 async def overdue_for_curators(
     session: AsyncSession, *, today: date, since: date
 ) -> list[DigestRow]:
     """(curator, item) for overdue items of the curators' schools, muted left out."""
-    rows = await session.execute(
-        select(User.id, RoadmapItem.school_id, RoadmapItem.id, RoadmapItem.due_date)
-        .select_from(RoadmapItem)
-        .join(School, _live_item())
-        .join(curator_schools, curator_schools.c.school_id == RoadmapItem.school_id)
-        .join(User, User.id == curator_schools.c.user_id)
-        .where(
-            User.role == Role.CURATOR,
-            _reachable(),
-            RoadmapItem.due_date >= since,
-            overdue_condition(today),
-        )
-        .order_by(User.id, RoadmapItem.school_id, RoadmapItem.due_date, RoadmapItem.id)
+    return await _digest(
+        session, Role.CURATOR, RoadmapItem.due_date >= since, overdue_condition(today)
     )
-    return _digest_rows(rows)
 
 
 async def silent_schools(session: AsyncSession, *, since: datetime) -> list[tuple[int, int]]:

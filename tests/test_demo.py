@@ -1,4 +1,4 @@
-"""The demo data generator (models/demo.py) and `python main.py demo` on a tiny size."""
+"""The demo data generator (bot/db/demo.py) and `python main.py demo` on a tiny size."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot.db.demo import HISTORY_DAYS, DemoError, generate
 from bot.db.engine import create_engine
 from models import (
     ActivityReport,
@@ -27,7 +28,6 @@ from models import (
     User,
     curator_schools,
 )
-from models.demo import HISTORY_DAYS, DemoError, generate
 from models.stats import school_figures
 from tests.conftest import ON_POSTGRES
 

@@ -15,6 +15,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import exports.xlsx as xlsx
+import exports.xlsx_writer as writer
 import main
 from bot.config import load_settings
 from models import ActivityReport, Mark
@@ -60,7 +61,7 @@ def summary_schools(path: Path) -> list[object]:
 async def test_writes_a_valid_workbook_without_a_token(
     world: World, reports, cli_env: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(xlsx, "PROGRESS_EVERY", 5)
+    monkeypatch.setattr(writer, "PROGRESS_EVERY", 5)
     monkeypatch.setattr(main, "EXPORT_PROGRESS_ROWS", 10)
     out = cli_env / "week.xlsx"
 

@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from exports.xlsx import (
+from exports.xlsx import build_export
+from exports.xlsx_sheets import (
     DIAGNOSTIC_COLUMNS,
     REPORT_COLUMNS,
     ROADMAP_COLUMNS,
     SUMMARY_COLUMNS,
-    build_export,
 )
 from models import ActivityReport, Evidence, EvidenceKind, Mark, RoadmapItem
 from tests.conftest import World

@@ -21,18 +21,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import exports.xlsx as xlsx
-from exports.xlsx import (
-    ExportSummary,
-    build_export,
-    diagnostics_query,
-    export_filename,
-    formula_like,
-    last_full_week,
-    reports_query,
-    roadmap_query,
-    safe_text,
-)
+import exports.xlsx_sheets as sheets
+import exports.xlsx_writer as writer
+from bot.ui.texts import direction_name
+from exports.xlsx import ExportSummary, build_export, export_filename, last_full_week
+from exports.xlsx_layout import Column
+from exports.xlsx_sheets import diagnostics_query, reports_query, roadmap_query
+from exports.xlsx_writer import formula_like, safe_text
 from models import (
     ActivityReport,
     DiagnosticRun,
@@ -47,6 +42,7 @@ from models import (
     School,
     User,
 )
+from models.enums import DIRECTION_NAMES, Direction
 from models.users import visible_schools_query
 from tests.conftest import World
 
@@ -591,13 +587,13 @@ def test_safe_text() -> None:
     assert safe_text("\x00=1\x0b") == "=1"
     assert safe_text(None) is None
     long = safe_text("я" * 40_000)
-    assert len(long) == xlsx.MAX_CELL_CHARS and long.endswith("…")
+    assert len(long) == writer.MAX_CELL_CHARS and long.endswith("…")
 
 
 async def test_hyperlinks_stop_at_the_limit(
     data: Data, session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xlsx, "MAX_HYPERLINKS_PER_SHEET", 1)
+    monkeypatch.setattr(writer, "MAX_HYPERLINKS_PER_SHEET", 1)
 
     summary, wb = await _export(session, tmp_path, _ids(data))
 
@@ -628,7 +624,7 @@ async def test_empty_export_to_a_stream(world: World, session: AsyncSession) -> 
 async def test_progress_is_reported(
     data: Data, session: AsyncSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(xlsx, "PROGRESS_EVERY", 5)
+    monkeypatch.setattr(writer, "PROGRESS_EVERY", 5)
     calls: list[int] = []
 
     await _export(session, tmp_path, _ids(data), progress=calls.append)
@@ -689,7 +685,7 @@ async def test_row_writer_writes_what_openpyxl_writes(
 ) -> None:
     """The export serialises rows itself (speed); openpyxl's own writer must give the same."""
     _, ours = await _export(session, tmp_path, _ids(data))
-    monkeypatch.setattr(xlsx._SheetWriter, "write_row", WorksheetWriter.write_row)
+    monkeypatch.setattr(writer.SheetWriter, "write_row", WorksheetWriter.write_row)
     (tmp_path / "openpyxl").mkdir()
     _, theirs = await _export(session, tmp_path / "openpyxl", _ids(data))
 
@@ -722,10 +718,10 @@ async def test_row_writer_writes_what_openpyxl_writes(
 def test_a_value_the_row_writer_does_not_know_goes_through_openpyxl(tmp_path: Path) -> None:
     # The export writes text, ints, floats and dates itself; anything else (here a Decimal)
     # is handed to openpyxl's own cell writer in the middle of the row.
-    workbook, quoted = xlsx._new_workbook()
-    columns = (xlsx._Column("Текст", 10), xlsx._Column("Число", 10), xlsx._Column("Дата", 10))
-    sheet = xlsx._Sheet(
-        workbook, quoted, "Лист", columns, xlsx._Progress(None), heading="Лист", period="п"
+    workbook, quoted = writer.new_workbook()
+    columns = (Column("Текст", 10), Column("Число", 10), Column("Дата", 10))
+    sheet = writer.Sheet(
+        workbook, quoted, "Лист", columns, writer.Progress(None), heading="Лист", period="п"
     )
     sheet.append(["a < b", Decimal("1.5"), date(2026, 11, 23)])
     sheet.close()
@@ -768,6 +764,11 @@ def test_last_full_week() -> None:
 
 def test_export_filename() -> None:
     assert export_filename(START, END) == "отчёт_2026-11-16_2026-11-22.xlsx"
+
+
+@pytest.mark.usefixtures("i18n_ru")
+def test_directions_are_named_as_the_bot_names_them_in_russian() -> None:
+    assert {code: direction_name(code) for code in Direction} == DIRECTION_NAMES
 
 
 # --- memory ---------------------------------------------------------------------------------
@@ -826,7 +827,7 @@ async def test_memory_does_not_grow_with_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Small batches, so a few hundred rows are already many batches: cheap enough for every run.
-    monkeypatch.setattr(xlsx, "YIELD_PER", 50)
+    monkeypatch.setattr(sheets, "YIELD_PER", 50)
     rows = 200
 
     small, large = await _peaks(session_factory, world.school_a.id, rows, tmp_path / "x.xlsx")

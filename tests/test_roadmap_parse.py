@@ -12,6 +12,7 @@ from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from models.duedates import DueKind
+from models.enums import DIRECTION_NAMES
 from models.errors import DomainError
 from models.roadmap_import import (
     ImportErrorCode,
@@ -19,6 +20,7 @@ from models.roadmap_import import (
     RoadmapImportError,
     parse_roadmap,
 )
+from models.roadmaps import direction_code
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = ["№", "Мероприятие", "Характеристика результата", "Срок проведения", "Ответственные"]
@@ -391,3 +393,9 @@ def test_unparsed_due_count() -> None:
     ]
     roadmap: ParsedRoadmap = parse_roadmap(_xlsx(("Лист1", rows, [])), "r.xlsx")
     assert roadmap.unparsed_due_count == 1
+
+
+def test_every_direction_is_read_back_from_its_name() -> None:
+    assert {direction_code(name): code for code, name in DIRECTION_NAMES.items()} == {
+        code: code for code in DIRECTION_NAMES
+    }

@@ -15,6 +15,7 @@ from bot.ui.callbacks import (
     RoadmapPage,
 )
 from bot.ui.markup import Keyboard
+from bot.ui.paging import add_pager
 from models import School
 
 SCHOOLS_SHOWN = 30
@@ -28,18 +29,21 @@ def import_confirm(school_id: int) -> InlineKeyboardMarkup:
     return builder.as_markup()
 
 
-def roadmap_pages(school_id: int, *, page: int, pages: int) -> InlineKeyboardMarkup | None:
-    if pages <= 1:
-        return None
+def roadmap_pages(
+    school_id: int, *, page: int, total: int, per_page: int
+) -> InlineKeyboardMarkup | None:
     builder = Keyboard()
-    if page > 0:
-        builder.button(text="◀", callback_data=RoadmapPage(school_id=school_id, page=page - 1))
-    builder.button(
-        text=f"{page + 1}/{pages}", callback_data=RoadmapPage(school_id=school_id, page=page)
+    buttons = add_pager(
+        builder,
+        page=page,
+        total=total,
+        per_page=per_page,
+        button=lambda number: RoadmapPage(school_id=school_id, page=number),
+        counter=True,
     )
-    if page + 1 < pages:
-        builder.button(text="▶", callback_data=RoadmapPage(school_id=school_id, page=page + 1))
-    builder.adjust(3)
+    if not buttons:
+        return None
+    builder.adjust(buttons)
     return builder.as_markup()
 
 
