@@ -32,14 +32,10 @@ from exports.xlsx_sheets import (
     write_roadmaps,
     write_summary,
 )
-from exports.xlsx_writer import Progress, Sheet, SheetWriter, new_workbook, safe_text
+from exports.xlsx_writer import Progress, Sheet, new_workbook, safe_text
 from models.stats import Schools, school_figures
 
 _TITLE_SCHOOLS: Final = 5  # schools named in a sheet's title; the rest are counted
-
-# The names tests/test_library_shapes.py checks openpyxl's shape through.
-_new_workbook = new_workbook
-_SheetWriter = SheetWriter
 
 
 def scope_title(names: Sequence[str]) -> str:

@@ -5,7 +5,7 @@
     .venv/bin/pip uninstall -y python-docx lxml msoffcrypto-tool   # see below
 
 python-docx brings lxml, and with lxml installed openpyxl writes through it: the export leaves
-its measured path (exports/xlsx.py) and tests/test_export_xlsx.py notices. So the bot reads
+its measured path (exports/xlsx_writer.py) and tests/test_export_xlsx.py notices. So the bot reads
 Word with the standard library and python-docx is used here only.
 
 Writes into tests/fixtures/:

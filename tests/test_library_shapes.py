@@ -40,7 +40,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import concurrency
 
 from bot.pipeline import telegram_retry
-from exports import xlsx
+from exports import xlsx_writer
 
 CHANGED = (
     "{library} changed shape under {patch}: {what}. Adapt the patch (or drop it if {library} now"
@@ -276,13 +276,13 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
         await connection.close()
 
 
-# --- exports/xlsx.py: openpyxl's writer, default cell format, compact hyperlinks ---------
+# --- exports/xlsx_writer.py: openpyxl's writer, default cell format, compact hyperlinks ---------
 
 
 def test_openpyxl_write_only_internals_for_the_export() -> None:
-    patch = "exports/xlsx.py"
+    patch = "exports/xlsx_writer.py"
     # _alignments, _fonts, _cell_styles: the wrapped default format; StyleArray.quotePrefix
-    workbook, quoted = xlsx._new_workbook()
+    workbook, quoted = xlsx_writer.new_workbook()
     cell_styles = workbook._cell_styles  # type: ignore[attr-defined]  # private, not in the stubs
     _fail_unless(
         isinstance(cell_styles, IndexedList)
@@ -325,7 +325,7 @@ def test_openpyxl_write_only_internals_for_the_export() -> None:
     )
 
     # Hyperlinks are collected through ws._hyperlinks.append, which _CompactLinks stands in for.
-    writer = xlsx._SheetWriter(ws)
+    writer = xlsx_writer.SheetWriter(ws)
     for name in ("_rels", "xf", "ws"):
         _has(writer, name, "openpyxl", patch)
     ws._writer = writer
@@ -343,14 +343,14 @@ def test_openpyxl_write_only_internals_for_the_export() -> None:
     # The text row writer needs et_xmlfile's output function; without it every row silently
     # falls back to openpyxl's slower path.
     seen: list[bool] = []
-    write_row = xlsx._SheetWriter.write_row
+    write_row = xlsx_writer.SheetWriter.write_row
 
-    def spy(self: xlsx._SheetWriter, xf: Any, row: Any, row_idx: int) -> None:
+    def spy(self: xlsx_writer.SheetWriter, xf: Any, row: Any, row_idx: int) -> None:
         seen.append(callable(getattr(xf, "_file", None)))
         write_row(self, xf, row, row_idx)
 
-    sheet = xlsx._new_workbook()[0].create_sheet("rows")
-    probe = xlsx._SheetWriter(sheet)
+    sheet = xlsx_writer.new_workbook()[0].create_sheet("rows")
+    probe = xlsx_writer.SheetWriter(sheet)
     probe.write_row = spy.__get__(probe)  # type: ignore[method-assign]
     sheet._writer = probe
     probe.write_top()
