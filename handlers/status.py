@@ -15,7 +15,6 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -36,7 +35,7 @@ from models.stats import (
     overdue_items,
     school_figures,
 )
-from models.users import school_for, visible_schools_query
+from models.users import find_visible_schools, school_for, visible_schools_query
 
 logger = logging.getLogger(__name__)
 PAGE = 15
@@ -229,7 +228,7 @@ async def status_command(
         await _send_chart(message, bars, school.short_name)
         return
     if query:
-        matches = await _find_schools(session, user, query)
+        matches = await find_visible_schools(session, user, query)
         if not matches:
             await message.answer(
                 _("No school of yours matches «{query}».").format(query=escape(query))
@@ -288,25 +287,6 @@ def _list_page(
     ]
     lines += [_line(f, today) for f in chunk]
     return fmt.fit(lines), _list_keyboard(chunk, page=page, total=len(rows))
-
-
-async def _find_schools(session: AsyncSession, user: User, query: str) -> list[School]:
-    """Schools of this user whose name contains every word; folded in Python for Cyrillic."""
-    words = [w for w in query.casefold().split() if w]
-    rows = await session.execute(
-        visible_schools_query(user).with_only_columns(School.id, School.name, School.short_name)
-    )
-    ids = [
-        school_id
-        for school_id, name, short in rows
-        if all(w in f"{name} {short}".casefold() for w in words)
-    ]
-    if not ids:
-        return []
-    schools = await session.scalars(
-        select(School).where(School.id.in_(ids[:50])).order_by(School.short_name)
-    )
-    return list(schools.all())
 
 
 async def status_page(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,6 +16,8 @@ from models.errors import AccessDenied, InvalidInput, NotFound
 from models.users import visible_schools_query
 
 MAX_COMMENT = 1000
+# Reports confirmed in one go: what a curator can read on one screen.
+MAX_BATCH = 20
 _AUDIT_ACTIONS = {
     ReviewState.CONFIRMED: "report_confirmed",
     ReviewState.RETURNED: "report_returned",
@@ -27,20 +29,29 @@ def _reviewer(user: User) -> None:
         raise AccessDenied()
 
 
-def queue_query(user: User):  # type: ignore[no-untyped-def]
+def queue_query(user: User, school_id: int | None = None) -> Select[ActivityReport]:
+    """Submitted reports of the reviewer's schools (of one of them, with `school_id`)."""
     _reviewer(user)
     schools = visible_schools_query(user).with_only_columns(School.id).scalar_subquery()
-    return select(ActivityReport).where(
+    stmt = select(ActivityReport).where(
         ActivityReport.school_id.in_(schools),
         ActivityReport.review_state == ReviewState.SUBMITTED,
     )
+    if school_id is not None:
+        stmt = stmt.where(ActivityReport.school_id == school_id)
+    return stmt
 
 
 async def review_queue(
-    session: AsyncSession, user: User, *, offset: int = 0, limit: int = 1
+    session: AsyncSession,
+    user: User,
+    *,
+    offset: int = 0,
+    limit: int = 1,
+    school_id: int | None = None,
 ) -> tuple[Sequence[ActivityReport], int]:
     """Submitted reports of the reviewer's schools, oldest first."""
-    stmt = queue_query(user)
+    stmt = queue_query(user, school_id)
     total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = await session.scalars(
         stmt.order_by(ActivityReport.submitted_at, ActivityReport.id)
@@ -49,6 +60,13 @@ async def review_queue(
         .options(selectinload(ActivityReport.evidence))
     )
     return rows.all(), total
+
+
+async def pending_of_school(
+    session: AsyncSession, user: User, school_id: int, *, limit: int = MAX_BATCH
+) -> tuple[Sequence[ActivityReport], int]:
+    """The oldest submitted reports of one of the reviewer's schools, and how many there are."""
+    return await review_queue(session, user, offset=0, limit=limit, school_id=school_id)
 
 
 async def report_for_review(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
@@ -93,6 +111,20 @@ async def _decide(
 
 async def confirm_report(session: AsyncSession, user: User, report_id: int) -> ActivityReport:
     return await _decide(session, user, report_id, ReviewState.CONFIRMED, None)
+
+
+async def confirm_reports(
+    session: AsyncSession, user: User, report_ids: Sequence[int]
+) -> list[ActivityReport]:
+    """Confirm several reports at once; each is re-checked, and one that is no longer waiting
+    (edited, reviewed by someone else) is left as it is."""
+    confirmed = []
+    for report_id in report_ids[:MAX_BATCH]:
+        try:
+            confirmed.append(await confirm_report(session, user, report_id))
+        except (InvalidInput, NotFound):
+            continue
+    return confirmed
 
 
 async def return_report(

@@ -107,6 +107,28 @@ async def visible_schools(
     return (await session.scalars(stmt)).all()
 
 
+async def find_visible_schools(
+    session: AsyncSession, user: User, query: str, *, limit: int = 50
+) -> list[School]:
+    """Schools of this user whose name contains every word of `query`; folded in Python,
+    because SQLite's lower() leaves Cyrillic as it is."""
+    words = [w for w in query.casefold().split() if w]
+    rows = await session.execute(
+        visible_schools_query(user).with_only_columns(School.id, School.name, School.short_name)
+    )
+    ids = [
+        school_id
+        for school_id, name, short in rows
+        if all(w in f"{name} {short}".casefold() for w in words)
+    ]
+    if not ids:
+        return []
+    schools = await session.scalars(
+        select(School).where(School.id.in_(ids[:limit])).order_by(School.short_name, School.id)
+    )
+    return list(schools.all())
+
+
 async def count_visible_schools(session: AsyncSession, user: User) -> int:
     subquery = visible_schools_query(user).subquery()
     return await session.scalar(select(func.count()).select_from(subquery)) or 0

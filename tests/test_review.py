@@ -10,7 +10,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendDocument, 
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import select
 
-from bot.ui.callbacks import MyReport, ReportNav, ReviewAction, ReviewSkip
+from bot.ui.callbacks import MyReport, ReportNav, ReviewAction, ReviewSchool, ReviewSkip
 from models import ActivityReport, AuditEvent, Evidence, EvidenceKind, Mark, ReviewState
 from tests.conftest import Harness, World
 
@@ -139,6 +139,18 @@ async def test_return_requires_a_comment_and_resubmission_goes_back(
         actions = list(await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["report_returned", "report_edited"]
 
+    # Back in the queue, marked as sent again, with what the curator asked for.
+    # Sent again later than «Семинар», so it is second in the queue now.
+    (card,) = sent(await harness.click(curator, ReviewSkip(offset=1).pack()))
+    resent = card.text
+    assert f"№{report_id}" in resent
+    assert (
+        _("🔁 Sent again after revision. The earlier comment: {comment}").format(
+            comment="Добавьте фото с мероприятия"
+        )
+        in resent
+    )
+
 
 async def test_forged_foreign_report_is_refused(
     harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
@@ -194,3 +206,123 @@ async def test_undeliverable_notice_is_reported_to_the_curator(
     assert (
         await state_of(session_factory, submitted["a1"].id)
     ).review_state == ReviewState.CONFIRMED
+
+
+def answers(requests: list[Any]) -> list[AnswerCallbackQuery]:
+    return [r for r in requests if isinstance(r, AnswerCallbackQuery)]
+
+
+async def test_confirm_says_so_and_the_queue_goes_on_where_it_was(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    curator = tg.user(world.curator.telegram_id)
+    a1, a2 = submitted["a1"].id, submitted["a2"].id
+    requests = await harness.click(
+        curator, ReviewAction(action="confirm", report_id=a1, offset=0).pack()
+    )
+    (answer,) = answers(requests)
+    assert answer.text == _("✅ Report №{id} is confirmed.").format(id=a1)
+    assert not answer.show_alert
+    (card,) = sent(requests, EditMessageText)
+    assert f"№{a2}" in card.text and _("<b>For review: {k} of {n}</b>").format(k=1, n=1) in (
+        card.text
+    )
+
+
+async def test_return_keeps_the_place_in_the_queue(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    async with session_factory() as session, session.begin():
+        a3 = ActivityReport(
+            school_id=world.school_a.id,
+            author_id=world.teacher.id,
+            title="Третий",
+            held_on=date(2026, 11, 5),
+            mark=Mark.DONE,
+        )
+        session.add(a3)
+    curator = tg.user(world.curator.telegram_id)
+    (card,) = sent(await harness.click(curator, ReviewSkip(offset=1).pack()))
+    assert "Семинар" in card.text  # a2, the second of three
+    a2 = submitted["a2"].id
+    await harness.click(curator, ReviewAction(action="return", report_id=a2, offset=1).pack())
+    requests = await harness.send(curator, "Нет фото")
+    card = sent(requests)[-1]
+    # The returned report left the queue; the queue goes on with the third, not the first.
+    assert "Третий" in card.text and "Урок цифры" not in card.text
+    assert _("<b>For review: {k} of {n}</b>").format(k=2, n=2) in card.text
+
+
+async def test_review_of_one_school_by_name(
+    harness: Harness, world: World, submitted, tg, i18n_ru
+):
+    municipal = tg.user(world.municipal.telegram_id)
+    (card,) = sent(await harness.send(municipal, "/review сош №5"))
+    assert "Чужой отчёт" in card.text
+    assert (
+        _("<b>For review at {school}: {k} of {n}</b>").format(school="СОШ №5", k=1, n=1)
+        in card.text
+    )
+
+    (picker,) = sent(await harness.send(municipal, "/review СОШ"))
+    buttons = [b.callback_data for row in picker.reply_markup.inline_keyboard for b in row]
+    assert buttons == [
+        ReviewSchool(school_id=world.school_a.id).pack(),
+        ReviewSchool(school_id=world.school_b.id).pack(),
+    ]
+    (card,) = sent(
+        await harness.click(municipal, ReviewSchool(school_id=world.school_a.id).pack())
+    )
+    assert "Урок цифры" in card.text and "Чужой" not in card.text
+    # «Next» stays within the school.
+    next_button = [
+        b.callback_data
+        for row in card.reply_markup.inline_keyboard
+        for b in row
+        if b.callback_data.startswith("vs:")
+    ]
+    assert next_button == [ReviewSkip(offset=1, school=world.school_a.id).pack()]
+    (text,) = [r.text for r in sent(await harness.send(municipal, "/review гимназия"))]
+    assert text == _("No school of yours matches «{query}».").format(query="гимназия")
+
+
+async def test_confirm_all_reports_of_a_school_at_once(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    municipal = tg.user(world.municipal.telegram_id)
+    a1, a2, b1 = (submitted[k].id for k in ("a1", "a2", "b1"))
+    (card,) = sent(await harness.send(municipal, "/review"))
+    batch = ReviewAction(action="batch", report_id=a1, offset=0).pack()
+    assert batch in [b.callback_data for row in card.reply_markup.inline_keyboard for b in row]
+
+    (listing,) = sent(await harness.click(municipal, batch))
+    assert f"№{a1}" in listing.text and f"№{a2}" in listing.text and f"№{b1}" not in listing.text
+    # Nothing is confirmed until «Yes».
+    assert (await state_of(session_factory, a1)).review_state == ReviewState.SUBMITTED
+
+    requests = await harness.click(
+        municipal, ReviewAction(action="batch_yes", report_id=a1, offset=0).pack()
+    )
+    (answer,) = answers(requests)
+    assert answer.text == _("✅ Confirmed: {count}.").format(count=2)
+    for report_id in (a1, a2):
+        assert (await state_of(session_factory, report_id)).review_state == ReviewState.CONFIRMED
+    assert (await state_of(session_factory, b1)).review_state == ReviewState.SUBMITTED
+    notices = [r.chat_id for r in sent(requests, SendMessage)]
+    assert notices.count(world.teacher.telegram_id) == 1
+    assert notices.count(world.coordinator.telegram_id) == 1
+
+
+async def test_confirm_all_without_the_listing_changes_nothing(
+    harness: Harness, world: World, submitted, tg, session_factory, i18n_ru
+):
+    curator = tg.user(world.curator.telegram_id)
+    a1 = submitted["a1"].id
+    requests = await harness.click(curator, ReviewAction(action="batch_yes", report_id=a1).pack())
+    assert alerts(requests) == [_("This button is no longer active.")]
+    assert (await state_of(session_factory, a1)).review_state == ReviewState.SUBMITTED
+    # A foreign school's report can't be listed either.
+    requests = await harness.click(
+        curator, ReviewAction(action="batch", report_id=submitted["b1"].id).pack()
+    )
+    assert alerts(requests) and not sent(requests)

@@ -65,6 +65,8 @@ class Verdict(StrEnum):
     CONFIRM = "confirm"
     RETURN = "return"
     FILES = "files"
+    BATCH = "batch"  # «confirm all of this school…»: the list to confirm
+    BATCH_YES = "batch_yes"  # confirm the listed reports
 
 
 class Cancel(CallbackData, prefix="x"):
@@ -245,12 +247,24 @@ class DiagImport(CallbackData, prefix="di"):
 
 
 class ReviewAction(CallbackData, prefix="va"):
+    """On one report of the queue; `offset` is its place in the queue and `school` the
+    school the queue is narrowed to (0: all), so the queue goes on where it was."""
+
     action: Verdict
     report_id: Id
+    offset: Id = 0
+    school: Id = 0
 
 
 class ReviewSkip(CallbackData, prefix="vs"):
     offset: Id
+    school: Id = 0
+
+
+class ReviewSchool(CallbackData, prefix="vsc"):
+    """/review <name> matched several schools: this one's queue."""
+
+    school_id: Id
 
 
 # --- roadmap import, /roadmap and reminders (handlers/roadmap.py) ----------------------------

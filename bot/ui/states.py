@@ -46,6 +46,7 @@ class DiagnosticsForm(StatesGroup):
 
 class ReviewForm(StatesGroup):
     comment = State()
+    batch = State()  # the reports listed for «confirm all» are in the form data
 
 
 class RoadmapImport(StatesGroup):
