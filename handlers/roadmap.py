@@ -147,7 +147,12 @@ def import_error_text(error: RoadmapImportError) -> str:
             "No roadmap table found. The file needs a header row with columns such as "
             "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители»."
         )
-    return _("The table has a header but no activities under it.")
+    if params.get("header"):
+        return _("The table has a header but no activities under it.")
+    return _(
+        "The file is empty: there is no table in it. Send the file with the roadmap table "
+        "(columns such as «№», «Мероприятие», «Срок проведения»)."
+    )
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -227,6 +232,18 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
     ]
     if unknown:
         lines.append(_("Deadline not recognised: {count}.").format(count=unknown))
+        for item in parsed.unparsed_due[:PREVIEW_ITEMS]:
+            number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
+            lines.append(
+                f"   • {number}{escape(one_line(item.title, 60))}: "
+                f"«{escape(one_line(item.due_raw, 60))}»"
+            )
+        if unknown > PREVIEW_ITEMS:
+            lines.append("   " + _("… and {count} more.").format(count=unknown - PREVIEW_ITEMS))
+        lines.append(
+            "   "
+            + _("They are imported without a deadline; /roadmap shows them, reminders skip them.")
+        )
     if missing:
         lines.append(_("No deadline given: {count}.").format(count=missing))
     lines.append(

@@ -21,6 +21,7 @@ _MAX_UNPACK_RATIO = 30
 _OLE_MAGIC = bytes.fromhex("d0cf11e0a1b11ae1")
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
 _TEXT_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
+_OFFICE_EXTENSIONS = frozenset({".xlsx", ".xlsm", ".xls", ".ods", ".docx"})
 
 
 def _has_stream(data: bytes, name: str) -> bool:
@@ -48,6 +49,9 @@ def _parse_zip(data: bytes, filename: str, max_bytes: int, max_rows: int) -> Par
         raise RoadmapImportError(ImportErrorCode.ENCRYPTED)
     kind = _package_kind(archive, names)
     if kind not in {"xlsx", "docx", "ods"}:
+        if PurePath(filename).suffix.lower() in _OFFICE_EXTENSIONS and kind == "zip":
+            # A workbook's name on a zip that lost its parts: damaged, not a different format.
+            raise RoadmapImportError(ImportErrorCode.CORRUPT)
         raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=kind)
     unpacked = sum(info.file_size for info in infos)
     if unpacked > max_bytes * _MAX_UNPACK_RATIO:
@@ -112,4 +116,7 @@ def parse_roadmap(
         kind = "html"  # web systems export HTML tables named .xls
     else:
         kind = "text" if b"\x00" not in head else "unknown"
+        if kind == "unknown" and extension in _OFFICE_EXTENSIONS:
+            # Named as a workbook or a Word document but none of them inside: damaged.
+            raise RoadmapImportError(ImportErrorCode.CORRUPT)
     raise RoadmapImportError(ImportErrorCode.NOT_SPREADSHEET, format=kind)

@@ -65,7 +65,12 @@ class ParsedRoadmap:
     @property
     def unparsed_due_count(self) -> int:
         """Items whose deadline text gave no deadline."""
-        return sum(1 for item in self.items if item.due_raw and item.due.kind is DueKind.UNKNOWN)
+        return len(self.unparsed_due)
+
+    @property
+    def unparsed_due(self) -> list[ParsedItem]:
+        """The items whose deadline text gave no deadline, in the file's order."""
+        return [item for item in self.items if item.due_raw and item.due.kind is DueKind.UNKNOWN]
 
 
 _COLUMN_ALIASES = {
@@ -456,7 +461,8 @@ def pick(sheets: Iterator[Candidate], filename: str) -> ParsedRoadmap:
         if roadmap.items:
             return roadmap
     if seen_header or not seen_content:
-        raise RoadmapImportError(ImportErrorCode.EMPTY)
+        # A header with nothing under it, or a workbook with nothing at all in it.
+        raise RoadmapImportError(ImportErrorCode.EMPTY, header=seen_header)
     raise RoadmapImportError(ImportErrorCode.NO_HEADER)
 
 

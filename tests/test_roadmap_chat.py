@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import zipfile
 from collections.abc import AsyncGenerator
 from datetime import date
 from pathlib import Path
@@ -273,6 +274,14 @@ def _xlsx(rows: list[list[Any]]) -> bytes:
     return buffer.getvalue()
 
 
+def _zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
 OLE = bytes.fromhex("d0cf11e0a1b11ae1")
 NOT_READABLE = (
     "This is not a roadmap file the bot can read. Send the roadmap as a Word document "
@@ -290,6 +299,10 @@ LOCKED = (
 NO_HEADER = (
     "No roadmap table found. The file needs a header row with columns such as "
     "«№», «Мероприятие», «Срок проведения», «Ответственные исполнители»."
+)
+EMPTY_FILE = (
+    "The file is empty: there is no table in it. Send the file with the roadmap table "
+    "(columns such as «№», «Мероприятие», «Срок проведения»)."
 )
 TOO_LARGE = (
     "The file is too large: at most {size} MB. A roadmap is usually much smaller — "
@@ -355,6 +368,11 @@ def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
             True,
         ),
         ("huge.xlsx", b"PK", {"file_size": 25 * 1024 * 1024}, TOO_LARGE, False),
+        # Issue 17.18: an empty workbook is not «a header without activities», and a file
+        # named as a workbook with nothing readable inside is damaged, not «not a table».
+        ("empty.xlsx", _xlsx([]), {}, EMPTY_FILE, True),
+        ("garbled.xlsx", b"\x00\x13\x88garbage" * 40, {}, DAMAGED, True),
+        ("stripped.xlsx", _zip_of({"readme.txt": b"x"}), {}, DAMAGED, True),
     ]
 
 
@@ -591,3 +609,23 @@ async def test_a_coordinator_demoted_after_the_preview_cannot_import(
     )
     assert alerts(sent) == [_("This is not available for your role. /help lists what you can do.")]
     assert await items_of(session_factory, world.school_a.id) == []
+
+
+async def test_preview_lists_the_deadlines_it_did_not_understand(
+    harness: Harness, world: World, tg, recorder, i18n_ru
+):
+    data = _xlsx(
+        [
+            ["№", "Мероприятие", "Срок проведения", "Ответственные исполнители"],
+            [1, "Совещание", "до 04.10.2022", "Директор"],
+            [2, "Экскурсия", "по погоде", "Классные руководители"],
+            [3, "Линейка", "когда соберёмся", "Завуч"],
+        ]
+    )
+    (preview,) = texts(
+        await send_file(harness, tg.user(world.coordinator.telegram_id), recorder, "p.xlsx", data)
+    )
+    assert _("Deadline not recognised: {count}.").format(count=2) in preview
+    assert "• 2. Экскурсия: «по погоде»" in preview
+    assert "• 3. Линейка: «когда соберёмся»" in preview
+    assert "Совещание: «" not in preview
