@@ -48,6 +48,7 @@ from bot.ui.callbacks import (
     DiagUnknown,
     DiagView,
 )
+from bot.ui.formatting import trim
 from bot.ui.keyboards import diagnostics as kb
 from bot.ui.states import DiagnosticsForm
 from models import DiagnosticRun, Questionnaire, Role, RunStatus, School, User, diagnostics
@@ -1204,7 +1205,7 @@ async def add_to_roadmap(
         await query.answer(_("The school's roadmap already has this item."), show_alert=True)
         return
     await query.answer(
-        _("Added to the school's roadmap: {title}").format(title=kb.short(item.title, 150))
+        _("Added to the school's roadmap: {title}").format(title=trim(item.title, 150))
     )
     view = await runs.load_run(session, run)
     _parts, markup = await result_card(session, view, runs.score_view(view), user, settings)
