@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 from pathlib import PurePath
+from typing import Protocol, TypeVar
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
@@ -26,7 +27,7 @@ from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
-from bot.ui import replies as edits
+from bot.ui import replies
 from bot.ui.access import OVERSIGHT, allow
 from bot.ui.callbacks import (
     DiagAnswer,
@@ -48,8 +49,9 @@ from bot.ui.callbacks import (
     DiagUnknown,
     DiagView,
 )
-from bot.ui.formatting import trim
+from bot.ui.formatting import day, trim
 from bot.ui.keyboards import diagnostics as kb
+from bot.ui.paging import clamp
 from bot.ui.states import DiagnosticsForm
 from models import DiagnosticRun, Questionnaire, Role, RunStatus, School, User, diagnostics
 from models import diagnostic_runs as runs
@@ -98,8 +100,9 @@ def signed(value: float) -> str:
     return ("+" if value > 0 else "−") + num(abs(value))
 
 
-def day(moment: datetime | None, settings: Settings) -> str:
-    return moment.astimezone(settings.tz).strftime("%d.%m.%Y") if moment else "—"
+def day_of(moment: datetime | None, settings: Settings) -> str:
+    """The region's calendar day of a moment: «03.09.2026»."""
+    return day(moment.astimezone(settings.tz).date() if moment else None)
 
 
 def parse_number(text: str) -> float | None:
@@ -169,62 +172,88 @@ def refusal(error: InvalidInput) -> str:
     return inactive_text()
 
 
-class Reply:
-    """Where a step goes: the message under a pressed button is edited in place, a typed
-    answer gets a new message."""
+async def send(
+    event: Message | CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """A new message in the event's chat; the message under a pressed button stays as it is."""
+    if isinstance(event, Message):
+        await event.answer(text, reply_markup=markup)
+    elif isinstance(event.message, Message):
+        await event.message.answer(text, reply_markup=markup)
+    elif event.bot is not None:
+        await event.bot.send_message(event.from_user.id, text, reply_markup=markup)
 
-    def __init__(self, event: CallbackQuery | Message) -> None:
-        self.event = event
-        self.answered = False
 
-    @property
-    def chat_id(self) -> int:
-        if isinstance(self.event, Message):
-            return self.event.chat.id
-        if self.event.message is not None:
-            return self.event.message.chat.id
-        return self.event.from_user.id
-
-    @property
-    def bot(self) -> Bot:
-        bot = self.event.bot
-        if bot is None:  # aiogram binds every incoming object to its bot
-            raise RuntimeError("event is not bound to a bot")
-        return bot
-
-    async def ack(self, text: str | None = None, *, alert: bool = False) -> None:
-        if isinstance(self.event, CallbackQuery) and not self.answered:
-            self.answered = True
-            await self.event.answer(text, show_alert=alert)
-
-    async def show(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
-        if isinstance(self.event, CallbackQuery):
-            await self.ack()
-            message = self.event.message
-            if isinstance(message, Message):
-                if await edits.edit_text(message, text, markup):
-                    return message.message_id
-                logger.info("could not edit message %s, sending anew", message.message_id)
-        return await self.send(text, markup)
-
-    async def send(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
-        sent = await self.bot.send_message(self.chat_id, text, reply_markup=markup)
-        return sent.message_id
+async def show_card(
+    event: Message | CallbackQuery,
+    parts: Sequence[str],
+    markup: InlineKeyboardMarkup | None,
+    *,
+    in_place: bool,
+) -> None:
+    """A card of one or more messages, its buttons under the last; the first part replaces the
+    screen under a pressed button when `in_place`."""
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if index == 0 and in_place:
+            await replies.show(event, part, markup if last else None)
+        else:
+            await send(event, part, markup if last else None)
 
 
 async def own_school(session: AsyncSession, user: User) -> School:
     return await school_for(session, user, user.school_id if user.school_id is not None else 0)
 
 
-async def active_view(
-    query: CallbackQuery, session: AsyncSession, user: User, run_id: int
-) -> runs.RunView | None:
-    """The run in progress behind a button, re-checked; None (and a polite alert) otherwise."""
-    run = await runs.run_for(session, user, run_id)
-    if run.status != RunStatus.IN_PROGRESS:
-        await query.answer(finished_text(), show_alert=True)
-        return None
-    return await runs.load_run(session, run)
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An update that moves a run in progress on: where to reply, its context, the run."""
+
+    event: Message | CallbackQuery
+    state: FSMContext
+    session: AsyncSession
+    user: User
+    settings: Settings
+    view: runs.RunView
+
+    async def alert(self, text: str) -> None:
+        if isinstance(self.event, CallbackQuery):
+            await self.event.answer(text, show_alert=True)
+        else:
+            await self.event.answer(text)
+
+
+class RunButton(Protocol):
+    @property
+    def run_id(self) -> int: ...
+
+
+ButtonT = TypeVar("ButtonT", bound=RunButton)
+
+
+def on_active_run(
+    handler: Callable[[Step, ButtonT], Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
+    """A button of a run in progress: the run behind it is re-checked and loaded first; a run
+    that is finished or was started over gets a polite alert and goes no further."""
+
+    async def pressed(
+        query: CallbackQuery,
+        callback_data: ButtonT,
+        state: FSMContext,
+        user: User,
+        session: AsyncSession,
+        settings: Settings,
+    ) -> None:
+        run = await runs.run_for(session, user, callback_data.run_id)
+        if run.status != RunStatus.IN_PROGRESS:
+            await query.answer(finished_text(), show_alert=True)
+            return
+        view = await runs.load_run(session, run)
+        await handler(Step(query, state, session, user, settings, view), callback_data)
+
+    pressed.__name__ = pressed.__qualname__ = handler.__name__
+    return pressed
 
 
 def header(view: runs.RunView) -> str:
@@ -240,13 +269,13 @@ async def diagnostics_command(
     await state.clear()
     await runs.sync_builtin_questionnaires(session)
     if user.role == Role.COORDINATOR:
-        await coordinator_menu(Reply(message), session, user, settings)
+        await coordinator_menu(message, session, user, settings)
     else:
-        await schools_page(Reply(message), session, user, settings, page=0)
+        await schools_page(message, session, user, settings, page=0)
 
 
 def unfinished_text(view: runs.RunView, settings: Settings) -> str:
-    started = day(view.run.created_at, settings)
+    started = day_of(view.run.created_at, settings)
     if view.profile is None:
         return _(
             "Unfinished self-diagnosis «{title}» (started {date}): stopped at the school profile."
@@ -263,7 +292,7 @@ def unfinished_text(view: runs.RunView, settings: Settings) -> str:
 
 
 async def coordinator_menu(
-    reply: Reply,
+    event: Message | CallbackQuery,
     session: AsyncSession,
     user: User,
     settings: Settings,
@@ -275,7 +304,7 @@ async def coordinator_menu(
         run = await runs.unfinished_run(session, school.id)
         if run is not None:
             view = await runs.load_run(session, run)
-            await reply.show(unfinished_text(view, settings), kb.resume_offer(run.id))
+            await replies.show(event, unfinished_text(view, settings), kb.resume_offer(run.id))
             return
     rows = await runs.questionnaires_for(session, school)
     latest = (await runs.latest_results(session, [school.id])).get(school.id, [])
@@ -285,7 +314,7 @@ async def coordinator_menu(
             _("Latest result «{title}»: {level}, {date}").format(
                 title=escape(row_title(row)),
                 level=level_title(runs.definition_of(row), run.level),
-                date=day(run.completed_at, settings),
+                date=day_of(run.completed_at, settings),
             )
         )
     lines.append("")
@@ -303,17 +332,22 @@ async def coordinator_menu(
         [(run.id, row_title(row)) for run, row in latest],
         can_import=True,
     )
-    await reply.show("\n".join(lines), markup)
+    await replies.show(event, "\n".join(lines), markup)
 
 
 async def schools_page(
-    reply: Reply, session: AsyncSession, user: User, settings: Settings, *, page: int
+    event: Message | CallbackQuery,
+    session: AsyncSession,
+    user: User,
+    settings: Settings,
+    *,
+    page: int,
 ) -> None:
     total = await count_visible_schools(session, user)
     if total == 0:
-        await reply.show(_("No schools yet."))
+        await replies.show(event, _("No schools yet."))
         return
-    page = max(0, min(page, (total - 1) // PAGE_SIZE))
+    page = clamp(page, total, PAGE_SIZE)
     schools = await visible_schools(session, user, offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     latest = await runs.latest_results(session, [school.id for school in schools])
     definitions: dict[int, diagnostics.Questionnaire] = {}
@@ -334,7 +368,7 @@ async def schools_page(
                 _("• {title}: {level}, {date}").format(
                     title=escape(row_title(row)),
                     level=level_title(definitions[row.id], run.level),
-                    date=day(run.completed_at, settings),
+                    date=day_of(run.completed_at, settings),
                 )
             )
     lines += ["", _("Tap a school to see its latest results.")]
@@ -345,7 +379,7 @@ async def schools_page(
         page_size=PAGE_SIZE,
         can_import=user.role == Role.MUNICIPAL,
     )
-    await show_card(reply, chunks(lines), markup, in_place=True)
+    await show_card(event, chunks(lines), markup, in_place=True)
 
 
 async def schools_page_turned(
@@ -355,7 +389,7 @@ async def schools_page_turned(
     session: AsyncSession,
     settings: Settings,
 ) -> None:
-    await schools_page(Reply(query), session, user, settings, page=callback_data.page)
+    await schools_page(query, session, user, settings, page=callback_data.page)
 
 
 # --- choosing, continuing, starting over -----------------------------------------------------
@@ -375,226 +409,167 @@ async def choose_questionnaire(
     except NotFound:
         await query.answer(inactive_text(), show_alert=True)
         return
-    reply = Reply(query)
     unfinished = await runs.unfinished_run(session, school.id, row.code)
     if unfinished is not None:
         view = await runs.load_run(session, unfinished)
-        await reply.show(unfinished_text(view, settings), kb.resume_offer(unfinished.id))
+        await replies.show(query, unfinished_text(view, settings), kb.resume_offer(unfinished.id))
         return
     run = await runs.start_run(session, school=school, row=row, actor_id=user.id)
-    await present(reply, state, session, await runs.load_run(session, run), user, settings)
+    view = await runs.load_run(session, run)
+    await present(Step(query, state, session, user, settings, view))
 
 
-async def continue_run(
-    query: CallbackQuery,
-    callback_data: DiagContinue,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is not None:
-        await present(Reply(query), state, session, view, user, settings)
+@on_active_run
+async def continue_run(step: Step, _button: DiagContinue) -> None:
+    await present(step)
 
 
-async def restart_run(
-    query: CallbackQuery,
-    callback_data: DiagRestart,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
-    school = await own_school(session, user)
-    if view.run.school_id != school.id:
-        await query.answer(inactive_text(), show_alert=True)
+@on_active_run
+async def restart_run(step: Step, _button: DiagRestart) -> None:
+    school = await own_school(step.session, step.user)
+    if step.view.run.school_id != school.id:
+        await step.alert(inactive_text())
         return
     # Starting over takes the questionnaire's current version; the old run is set aside.
-    row = await runs.current_version(session, school, view.row)
-    run = await runs.start_run(session, school=school, row=row, actor_id=user.id)
-    await present(Reply(query), state, session, await runs.load_run(session, run), user, settings)
+    row = await runs.current_version(step.session, school, step.view.row)
+    run = await runs.start_run(step.session, school=school, row=row, actor_id=step.user.id)
+    await present(replace(step, view=await runs.load_run(step.session, run)))
 
 
 async def other_questionnaire(
     query: CallbackQuery, user: User, session: AsyncSession, settings: Settings
 ) -> None:
     await runs.sync_builtin_questionnaires(session)
-    await coordinator_menu(Reply(query), session, user, settings, offer_unfinished=False)
+    await coordinator_menu(query, session, user, settings, offer_unfinished=False)
 
 
 # --- the steps -------------------------------------------------------------------------------
 
 
-async def present(
-    reply: Reply,
-    state: FSMContext,
-    session: AsyncSession,
-    view: runs.RunView,
-    user: User,
-    settings: Settings,
-    *,
-    show_hint: bool = False,
-) -> None:
+async def present(step: Step, *, show_hint: bool = False) -> None:
     """Show whatever the run needs now: the profile, the current question, or the result."""
+    view = step.view
     if view.profile is None:
         if "levels" in view.asks_profile:
-            await ask_levels(reply, state, session, view)
+            await ask_levels(step)
         else:
-            await ask_ovz(reply, state, session, view)
+            await ask_ovz(step)
         return
     if view.current is None:
-        await finish(reply, state, session, view, user, settings)
+        await finish(step)
         return
-    await ask_question(reply, state, view, show_hint=show_hint)
+    await ask_question(step, show_hint=show_hint)
 
 
 def profile_question(view: runs.RunView, code: str) -> diagnostics.ProfileQuestion:
     return next(p for p in view.questionnaire.profile if p.code == code)
 
 
-async def draft_levels(state: FSMContext, session: AsyncSession, view: runs.RunView) -> set[str]:
+def profile_lines(view: runs.RunView, code: str) -> list[str]:
+    """The header, the profile question in bold and its hint in italics."""
+    question = profile_question(view, code)
+    lines = [header(view), "", f"<b>{escape(tr(question.text, question.text_en))}</b>"]
+    hint = tr(question.hint, question.hint_en)
+    if hint:
+        lines.append(f"<i>{escape(hint)}</i>")
+    return lines
+
+
+async def draft_levels(step: Step) -> set[str]:
     """The levels ticked so far: the form's draft, else the run's profile, else the school's."""
-    data = await state.get_data()
-    if data.get("run_id") == view.run.id and "levels" in data:
+    run = step.view.run
+    data = await step.state.get_data()
+    if data.get("run_id") == run.id and "levels" in data:
         return set(data["levels"]) & set(diagnostics.SCHOOL_LEVELS)
-    if view.run.profile:
-        return set(view.run.profile.get("levels", []))
-    school = await session.get(School, view.run.school_id)
+    if run.profile:
+        return set(run.profile.get("levels", []))
+    school = await step.session.get(School, run.school_id)
     return set(runs.profile_of_school(school)[0]) if school is not None else set()
 
 
-async def ask_levels(
-    reply: Reply,
-    state: FSMContext,
-    session: AsyncSession,
-    view: runs.RunView,
-    selected: set[str] | None = None,
-) -> None:
+async def ask_levels(step: Step, selected: set[str] | None = None) -> None:
     if selected is None:
-        selected = await draft_levels(state, session, view)
-    question = profile_question(view, "levels")
-    lines = [header(view), "", f"<b>{escape(tr(question.text, question.text_en))}</b>"]
-    hint = tr(question.hint, question.hint_en)
-    if hint:
-        lines.append(f"<i>{escape(hint)}</i>")
+        selected = await draft_levels(step)
+    run_id = step.view.run.id
+    lines = profile_lines(step.view, "levels")
     lines += ["", _("Tick every level the school teaches, then press «Next».")]
-    await state.set_state(DiagnosticsForm.profile_levels)
-    await state.set_data({"run_id": view.run.id, "levels": sorted(selected)})
-    await reply.show(
+    await step.state.set_state(DiagnosticsForm.profile_levels)
+    await step.state.set_data({"run_id": run_id, "levels": sorted(selected)})
+    await replies.show(
+        step.event,
         "\n".join(lines),
-        kb.profile_levels(view.run.id, diagnostics.SCHOOL_LEVELS, selected),
+        kb.profile_levels(run_id, diagnostics.SCHOOL_LEVELS, selected),
     )
 
 
-async def ask_ovz(
-    reply: Reply, state: FSMContext, session: AsyncSession, view: runs.RunView
-) -> None:
+async def ask_ovz(step: Step) -> None:
+    view = step.view
     if view.run.profile:
         current: bool | None = bool(view.run.profile.get("ovz"))
     else:
-        school = await session.get(School, view.run.school_id)
+        school = await step.session.get(School, view.run.school_id)
         current = school.has_ovz if school is not None else None
-    question = profile_question(view, "ovz")
-    lines = [header(view), "", f"<b>{escape(tr(question.text, question.text_en))}</b>"]
-    hint = tr(question.hint, question.hint_en)
-    if hint:
-        lines.append(f"<i>{escape(hint)}</i>")
-    await state.set_state(DiagnosticsForm.profile_ovz)
-    await state.update_data(run_id=view.run.id)
-    await reply.show(
-        "\n".join(lines),
+    await step.state.set_state(DiagnosticsForm.profile_ovz)
+    await step.state.update_data(run_id=view.run.id)
+    await replies.show(
+        step.event,
+        "\n".join(profile_lines(view, "ovz")),
         kb.profile_ovz(view.run.id, current, can_go_back="levels" in view.asks_profile),
     )
 
 
-async def toggle_level(
-    query: CallbackQuery,
-    callback_data: DiagLevel,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
-    if "levels" not in view.asks_profile or not (
-        0 <= callback_data.index < len(diagnostics.SCHOOL_LEVELS)
+@on_active_run
+async def toggle_level(step: Step, button: DiagLevel) -> None:
+    if "levels" not in step.view.asks_profile or not (
+        0 <= button.index < len(diagnostics.SCHOOL_LEVELS)
     ):
-        await query.answer(inactive_text(), show_alert=True)
+        await step.alert(inactive_text())
         return
-    selected = await draft_levels(state, session, view)
-    selected ^= {diagnostics.SCHOOL_LEVELS[callback_data.index]}
-    await ask_levels(Reply(query), state, session, view, selected)
+    selected = await draft_levels(step)
+    selected ^= {diagnostics.SCHOOL_LEVELS[button.index]}
+    await ask_levels(step, selected)
 
 
-async def levels_done(
-    query: CallbackQuery,
-    callback_data: DiagLevelsDone,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
+@on_active_run
+async def levels_done(step: Step, _button: DiagLevelsDone) -> None:
+    view = step.view
     if "levels" not in view.asks_profile:
-        await query.answer(inactive_text(), show_alert=True)
+        await step.alert(inactive_text())
         return
-    selected = await draft_levels(state, session, view)
+    selected = await draft_levels(step)
     if not selected:
-        await query.answer(_("Tick at least one level."), show_alert=True)
+        await step.alert(_("Tick at least one level."))
         return
     if "ovz" in view.asks_profile:
-        await state.update_data(run_id=view.run.id, levels=sorted(selected))
-        await ask_ovz(Reply(query), state, session, view)
+        await step.state.update_data(run_id=view.run.id, levels=sorted(selected))
+        await ask_ovz(step)
         return
-    await runs.set_profile(session, view, selected, None)
-    await present(Reply(query), state, session, view, user, settings)
+    await runs.set_profile(step.session, view, selected, None)
+    await present(step)
 
 
-async def choose_ovz(
-    query: CallbackQuery,
-    callback_data: DiagOvz,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
-    if "ovz" not in view.asks_profile or callback_data.value not in (0, 1):
-        await query.answer(inactive_text(), show_alert=True)
+@on_active_run
+async def choose_ovz(step: Step, button: DiagOvz) -> None:
+    view = step.view
+    if "ovz" not in view.asks_profile or button.value not in (0, 1):
+        await step.alert(inactive_text())
         return
     levels: set[str] | None = None
     if "levels" in view.asks_profile:
-        levels = await draft_levels(state, session, view)
+        levels = await draft_levels(step)
         if not levels:
-            await ask_levels(Reply(query), state, session, view, levels)
+            await ask_levels(step, levels)
             return
-    await runs.set_profile(session, view, levels, bool(callback_data.value))
-    await present(Reply(query), state, session, view, user, settings)
+    await runs.set_profile(step.session, view, levels, bool(button.value))
+    await present(step)
 
 
-async def profile_back(
-    query: CallbackQuery,
-    callback_data: DiagProfileBack,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
+@on_active_run
+async def profile_back(step: Step, _button: DiagProfileBack) -> None:
+    if "levels" not in step.view.asks_profile:
+        await step.alert(inactive_text())
         return
-    if "levels" not in view.asks_profile:
-        await query.answer(inactive_text(), show_alert=True)
-        return
-    await ask_levels(Reply(query), state, session, view)
+    await ask_levels(step)
 
 
 def answer_label(question: diagnostics.Question, value: diagnostics.AnswerValue) -> str:
@@ -610,9 +585,8 @@ def answer_label(question: diagnostics.Question, value: diagnostics.AnswerValue)
     return str(value)
 
 
-async def ask_question(
-    reply: Reply, state: FSMContext, view: runs.RunView, *, show_hint: bool = False
-) -> None:
+async def ask_question(step: Step, *, show_hint: bool = False) -> None:
+    view = step.view
     question = view.current
     if question is None:  # callers check; kept for type checkers
         return
@@ -671,73 +645,35 @@ async def ask_question(
         unknown_selected=current is diagnostics.UNKNOWN,
         hint=bool(hint) and not show_hint,
     )
-    message_id = await reply.show("\n".join(lines), markup)
-    await state.set_state(DiagnosticsForm.question)
-    await state.set_data({"run_id": view.run.id, "message_id": message_id})
+    shown = await replies.show(step.event, "\n".join(lines), markup)
+    await step.state.set_state(DiagnosticsForm.question)
+    await step.state.set_data(
+        {"run_id": view.run.id, "message_id": shown.message_id if shown is not None else None}
+    )
 
 
 async def record_answer(
-    query: CallbackQuery,
-    state: FSMContext,
-    session: AsyncSession,
-    view: runs.RunView,
-    user: User,
-    settings: Settings,
+    step: Step,
     question_id: int,
     value: diagnostics.AnswerValue,
     kinds: frozenset[str] | None = None,
 ) -> None:
     try:
-        await runs.save_answer(session, view, question_id, value, kinds=kinds)
+        await runs.save_answer(step.session, step.view, question_id, value, kinds=kinds)
     except InvalidInput as error:
-        await query.answer(refusal(error), show_alert=True)
+        await step.alert(refusal(error))
         return
-    await present(Reply(query), state, session, view, user, settings)
+    await present(step)
 
 
-async def answer_option(
-    query: CallbackQuery,
-    callback_data: DiagAnswer,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is not None:
-        await record_answer(
-            query,
-            state,
-            session,
-            view,
-            user,
-            settings,
-            callback_data.question_id,
-            callback_data.option,
-            OPTION_KINDS,
-        )
+@on_active_run
+async def answer_option(step: Step, button: DiagAnswer) -> None:
+    await record_answer(step, button.question_id, button.option, OPTION_KINDS)
 
 
-async def answer_unknown(
-    query: CallbackQuery,
-    callback_data: DiagUnknown,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is not None:
-        await record_answer(
-            query,
-            state,
-            session,
-            view,
-            user,
-            settings,
-            callback_data.question_id,
-            diagnostics.UNKNOWN,
-        )
+@on_active_run
+async def answer_unknown(step: Step, button: DiagUnknown) -> None:
+    await record_answer(step, button.question_id, diagnostics.UNKNOWN)
 
 
 def is_current(view: runs.RunView, question_id: int) -> bool:
@@ -745,59 +681,36 @@ def is_current(view: runs.RunView, question_id: int) -> bool:
     return question is not None and view.question_ids.get(question.code) == question_id
 
 
-async def show_hint(
-    query: CallbackQuery,
-    callback_data: DiagHint,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
+@on_active_run
+async def show_hint(step: Step, button: DiagHint) -> None:
+    if not is_current(step.view, button.question_id):
+        await step.alert(refusal(InvalidInput("question_not_current")))
         return
-    if not is_current(view, callback_data.question_id):
-        await query.answer(refusal(InvalidInput("question_not_current")), show_alert=True)
-        return
-    await ask_question(Reply(query), state, view, show_hint=True)
+    await ask_question(step, show_hint=True)
 
 
-async def go_back(
-    query: CallbackQuery,
-    callback_data: DiagBack,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
+@on_active_run
+async def go_back(step: Step, button: DiagBack) -> None:
+    view = step.view
     try:
-        moved = await runs.step_back(session, view, callback_data.question_id)
+        moved = await runs.step_back(step.session, view, button.question_id)
     except InvalidInput as error:
-        await query.answer(refusal(error), show_alert=True)
+        await step.alert(refusal(error))
         return
-    reply = Reply(query)
     if moved:
-        await ask_question(reply, state, view)
+        await ask_question(step)
     elif "levels" in view.asks_profile:
-        await ask_levels(reply, state, session, view)
+        await ask_levels(step)
     elif "ovz" in view.asks_profile:
-        await ask_ovz(reply, state, session, view)
+        await ask_ovz(step)
     else:
-        await query.answer(_("This is the first question."), show_alert=True)
+        await step.alert(_("This is the first question."))
 
 
-async def pause(
-    query: CallbackQuery,
-    callback_data: DiagPause,
-    state: FSMContext,
-    user: User,
-    session: AsyncSession,
-) -> None:
-    view = await active_view(query, session, user, callback_data.run_id)
-    if view is None:
-        return
-    await state.clear()
+@on_active_run
+async def pause(step: Step, _button: DiagPause) -> None:
+    view = step.view
+    await step.state.clear()
     if view.profile is None or view.current is None:
         text = _("Paused. Send /diagnostics and press «Continue» to go on.")
     else:
@@ -805,7 +718,7 @@ async def pause(
             "Paused at question {number} / {total}. Your answers are saved: send /diagnostics "
             "and press «Continue» to go on."
         ).format(number=view.run.position + 1, total=view.total)
-    await Reply(query).show(text)
+    await replies.show(step.event, text)
 
 
 # --- typed answers and fallbacks -------------------------------------------------------------
@@ -875,13 +788,8 @@ async def typed_answer(
     previous = (await state.get_data()).get("message_id")
     if isinstance(previous, int):
         # The answered question's buttons would only lead back to it: take them away.
-        try:
-            await bot.edit_message_reply_markup(
-                chat_id=message.chat.id, message_id=previous, reply_markup=None
-            )
-        except TelegramBadRequest:
-            pass
-    await present(Reply(message), state, session, view, user, settings)
+        await replies.edit_markup_by_id(bot, message.chat.id, previous)
+    await present(Step(message, state, session, user, settings, view))
 
 
 async def question_fallback(
@@ -904,29 +812,11 @@ async def profile_fallback(message: Message) -> None:
 # --- the result card -------------------------------------------------------------------------
 
 
-async def finish(
-    reply: Reply,
-    state: FSMContext,
-    session: AsyncSession,
-    view: runs.RunView,
-    user: User,
-    settings: Settings,
-) -> None:
-    result = await runs.finish_run(session, view, actor_id=user.id)
-    await state.clear()
-    parts, markup = await result_card(session, view, result, user, settings)
-    await show_card(reply, parts, markup, in_place=True)
-
-
-async def show_card(
-    reply: Reply, parts: Sequence[str], markup: InlineKeyboardMarkup | None, *, in_place: bool
-) -> None:
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        if index == 0 and in_place:
-            await reply.show(part, markup if last else None)
-        else:
-            await reply.send(part, markup if last else None)
+async def finish(step: Step) -> None:
+    result = await runs.finish_run(step.session, step.view, actor_id=step.user.id)
+    await step.state.clear()
+    parts, markup = await result_card(step.session, step.view, result, step.user, step.settings)
+    await show_card(step.event, parts, markup, in_place=True)
 
 
 def numbered_deficits(
@@ -954,7 +844,7 @@ async def result_card(
         _("<b>Self-diagnosis result</b> · {title}").format(title=title_of(questionnaire)),
         _("{school}, completed {date}").format(
             school=escape(school.short_name if school else "—"),
-            date=day(run.completed_at, settings),
+            date=day_of(run.completed_at, settings),
         ),
     ]
     if questionnaire.profile:
@@ -1085,7 +975,7 @@ async def comparison_lines(
     lines = [
         "",
         _("<b>Compared with the previous self-diagnosis of {date}</b>").format(
-            date=day(previous.completed_at, settings)
+            date=day_of(previous.completed_at, settings)
         ),
     ]
     overall = change.overall
@@ -1142,7 +1032,7 @@ async def view_run(
     if run.status != RunStatus.COMPLETED:
         await query.answer(inactive_text(), show_alert=True)
         return
-    await send_cards(Reply(query), session, [run], user, settings)
+    await send_cards(query, session, [run], user, settings)
 
 
 async def view_school(
@@ -1160,21 +1050,20 @@ async def view_school(
             show_alert=True,
         )
         return
-    await send_cards(Reply(query), session, [run for run, _row in latest], user, settings)
+    await send_cards(query, session, [run for run, _row in latest], user, settings)
 
 
 async def send_cards(
-    reply: Reply,
+    event: Message | CallbackQuery,
     session: AsyncSession,
     completed: Sequence[DiagnosticRun],
     user: User,
     settings: Settings,
 ) -> None:
-    await reply.ack()
     for run in completed:
         view = await runs.load_run(session, run)
         parts, markup = await result_card(session, view, runs.score_view(view), user, settings)
-        await show_card(reply, parts, markup, in_place=False)
+        await show_card(event, parts, markup, in_place=False)
 
 
 async def add_to_roadmap(
@@ -1210,7 +1099,7 @@ async def add_to_roadmap(
     view = await runs.load_run(session, run)
     _parts, markup = await result_card(session, view, runs.score_view(view), user, settings)
     if isinstance(query.message, Message):
-        await edits.edit_markup(query.message, markup)
+        await replies.edit_markup(query.message, markup)
 
 
 # --- XLSX questionnaires ---------------------------------------------------------------------
@@ -1219,15 +1108,14 @@ async def add_to_roadmap(
 async def import_start(query: CallbackQuery, state: FSMContext) -> None:
     await state.set_state(DiagnosticsForm.import_file)
     await state.set_data({})
-    reply = Reply(query)
-    await reply.ack()
-    await reply.send(
+    await send(
+        query,
         _(
             "Send the questionnaire as an .xlsx file: one question per row, with the columns "
             "«Направление», «Вопрос», «Тип», «Варианты» (and, if needed, «Код», «Подсказка», "
             "«Дефицит», «Вес»). Options are written as «нет=0; частично=1; да=2». The caption "
             "(or the file name) becomes the title. /cancel leaves."
-        )
+        ),
     )
 
 
