@@ -7,36 +7,15 @@ from collections.abc import Collection, Sequence
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
 
-from bot.ui.callbacks import (
-    DiagAnswer,
-    DiagBack,
-    DiagContinue,
-    DiagHint,
-    DiagImport,
-    DiagLevel,
-    DiagLevelsDone,
-    DiagOther,
-    DiagOvz,
-    DiagPause,
-    DiagProfileBack,
-    DiagRestart,
-    DiagSchool,
-    DiagSchoolsPage,
-    DiagStart,
-    DiagToRoadmap,
-    DiagUnknown,
-    DiagView,
-)
+from bot.ui import callbacks as cb
+from bot.ui.formatting import trim
 from bot.ui.markup import Keyboard
+from bot.ui.paging import add_pager
 
 BUTTON_TEXT = 60
 SHORT_OPTION = 14
 CHECKED = "✅ "
 UNCHECKED = "▫️ "
-
-
-def short(text: str, limit: int = BUTTON_TEXT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def menu(
@@ -49,24 +28,25 @@ def menu(
     builder = Keyboard()
     for questionnaire_id, title in questionnaires:
         builder.button(
-            text=short("▶ " + title), callback_data=DiagStart(questionnaire_id=questionnaire_id)
+            text=trim("▶ " + title, BUTTON_TEXT),
+            callback_data=cb.DiagStart(questionnaire_id=questionnaire_id),
         )
     for run_id, title in results:
         builder.button(
-            text=short(_("Result: {title}").format(title=title)),
-            callback_data=DiagView(run_id=run_id),
+            text=trim(_("Result: {title}").format(title=title), BUTTON_TEXT),
+            callback_data=cb.DiagView(run_id=run_id),
         )
     if can_import:
-        builder.button(text=_("Upload a questionnaire (XLSX)"), callback_data=DiagImport())
+        builder.button(text=_("Upload a questionnaire (XLSX)"), callback_data=cb.DiagImport())
     builder.adjust(1)
     return builder.as_markup()
 
 
 def resume_offer(run_id: int) -> InlineKeyboardMarkup:
     builder = Keyboard()
-    builder.button(text=_("▶ Continue"), callback_data=DiagContinue(run_id=run_id))
-    builder.button(text=_("↺ Start over"), callback_data=DiagRestart(run_id=run_id))
-    builder.button(text=_("Another questionnaire"), callback_data=DiagOther())
+    builder.button(text=_("▶ Continue"), callback_data=cb.DiagContinue(run_id=run_id))
+    builder.button(text=_("↺ Start over"), callback_data=cb.DiagRestart(run_id=run_id))
+    builder.button(text=_("Another questionnaire"), callback_data=cb.DiagOther())
     builder.adjust(2, 1)
     return builder.as_markup()
 
@@ -78,9 +58,9 @@ def profile_levels(
     builder = Keyboard()
     for index, level in enumerate(levels):
         mark = CHECKED if level in selected else UNCHECKED
-        builder.button(text=mark + level, callback_data=DiagLevel(run_id=run_id, index=index))
-    builder.button(text=_("Next →"), callback_data=DiagLevelsDone(run_id=run_id))
-    builder.button(text=_("⏸ Pause"), callback_data=DiagPause(run_id=run_id))
+        builder.button(text=mark + level, callback_data=cb.DiagLevel(run_id=run_id, index=index))
+    builder.button(text=_("Next →"), callback_data=cb.DiagLevelsDone(run_id=run_id))
+    builder.button(text=_("⏸ Pause"), callback_data=cb.DiagPause(run_id=run_id))
     builder.adjust(len(levels), 1, 1)
     return builder.as_markup()
 
@@ -89,11 +69,11 @@ def profile_ovz(run_id: int, selected: bool | None, *, can_go_back: bool) -> Inl
     builder = Keyboard()
     for value, label in ((1, _("Yes")), (0, _("No"))):
         mark = CHECKED if selected is not None and int(selected) == value else ""
-        builder.button(text=mark + label, callback_data=DiagOvz(run_id=run_id, value=value))
+        builder.button(text=mark + label, callback_data=cb.DiagOvz(run_id=run_id, value=value))
     sizes = [2]
     if can_go_back:
-        builder.button(text=_("← Back"), callback_data=DiagProfileBack(run_id=run_id))
-    builder.button(text=_("⏸ Pause"), callback_data=DiagPause(run_id=run_id))
+        builder.button(text=_("← Back"), callback_data=cb.DiagProfileBack(run_id=run_id))
+    builder.button(text=_("⏸ Pause"), callback_data=cb.DiagPause(run_id=run_id))
     sizes.append(2 if can_go_back else 1)
     builder.adjust(*sizes)
     return builder.as_markup()
@@ -115,8 +95,8 @@ def question(
     for index, label in enumerate(options):
         mark = CHECKED if selected == index else ""
         builder.button(
-            text=short(mark + label),
-            callback_data=DiagAnswer(run_id=run_id, question_id=question_id, option=index),
+            text=trim(mark + label, BUTTON_TEXT),
+            callback_data=cb.DiagAnswer(run_id=run_id, question_id=question_id, option=index),
         )
     sizes = [len(options)] if side_by_side and options else [1] * len(options)
     extra = 0
@@ -124,20 +104,20 @@ def question(
         mark = CHECKED if unknown_selected else ""
         builder.button(
             text=mark + _("Don't know"),
-            callback_data=DiagUnknown(run_id=run_id, question_id=question_id),
+            callback_data=cb.DiagUnknown(run_id=run_id, question_id=question_id),
         )
         extra += 1
     if hint:
         builder.button(
-            text=_("💡 Hint"), callback_data=DiagHint(run_id=run_id, question_id=question_id)
+            text=_("💡 Hint"), callback_data=cb.DiagHint(run_id=run_id, question_id=question_id)
         )
         extra += 1
     if extra:
         sizes.append(extra)
     builder.button(
-        text=_("← Back"), callback_data=DiagBack(run_id=run_id, question_id=question_id)
+        text=_("← Back"), callback_data=cb.DiagBack(run_id=run_id, question_id=question_id)
     )
-    builder.button(text=_("⏸ Pause"), callback_data=DiagPause(run_id=run_id))
+    builder.button(text=_("⏸ Pause"), callback_data=cb.DiagPause(run_id=run_id))
     sizes.append(2)
     builder.adjust(*sizes)
     return builder.as_markup()
@@ -159,8 +139,8 @@ def result_actions(
             number=number, text=text
         )
         builder.button(
-            text=short(label),
-            callback_data=DiagToRoadmap(run_id=run_id, direction=direction, item=item),
+            text=trim(label, BUTTON_TEXT),
+            callback_data=cb.DiagToRoadmap(run_id=run_id, direction=direction, item=item),
         )
     builder.adjust(1)
     return builder.as_markup()
@@ -177,19 +157,21 @@ def schools(
     """Schools (id, name) whose cards can be opened, with paging."""
     builder = Keyboard()
     for school_id, name in items:
-        builder.button(text=short(name), callback_data=DiagSchool(school_id=school_id))
+        builder.button(
+            text=trim(name, BUTTON_TEXT), callback_data=cb.DiagSchool(school_id=school_id)
+        )
     sizes = [1] * len(items)
-    nav = 0
-    if page > 0:
-        builder.button(text="◀", callback_data=DiagSchoolsPage(page=page - 1))
-        nav += 1
-    if (page + 1) * page_size < total:
-        builder.button(text="▶", callback_data=DiagSchoolsPage(page=page + 1))
-        nav += 1
+    nav = add_pager(
+        builder,
+        page=page,
+        total=total,
+        per_page=page_size,
+        button=lambda number: cb.DiagSchoolsPage(page=number),
+    )
     if nav:
         sizes.append(nav)
     if can_import:
-        builder.button(text=_("Upload a questionnaire (XLSX)"), callback_data=DiagImport())
+        builder.button(text=_("Upload a questionnaire (XLSX)"), callback_data=cb.DiagImport())
         sizes.append(1)
     builder.adjust(*sizes)
     return builder.as_markup()
