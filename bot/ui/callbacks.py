@@ -157,7 +157,7 @@ class MyPage(CallbackData, prefix="rmp"):
     page: Id
 
 
-# --- self-diagnosis (handlers/diagnostics.py) ------------------------------------------------
+# --- self-diagnosis (handlers/diagnostics/) ------------------------------------------------
 
 
 class DiagStart(CallbackData, prefix="dq"):
