@@ -129,6 +129,20 @@ async def find_visible_schools(
     return list(schools.all())
 
 
+async def school_coordinators(session: AsyncSession, school_id: int) -> Sequence[User]:
+    """The active coordinators of a school, by name."""
+    rows = await session.scalars(
+        select(User)
+        .where(
+            User.school_id == school_id,
+            User.role == Role.COORDINATOR,
+            User.is_active.is_(True),
+        )
+        .order_by(User.full_name, User.id)
+    )
+    return rows.all()
+
+
 async def count_visible_schools(session: AsyncSession, user: User) -> int:
     subquery = visible_schools_query(user).subquery()
     return await session.scalar(select(func.count()).select_from(subquery)) or 0

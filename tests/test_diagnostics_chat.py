@@ -43,6 +43,7 @@ from models import (
     RoadmapItem,
     RunStatus,
     School,
+    User,
     diagnostics,
 )
 from models import diagnostic_runs as runs
@@ -357,7 +358,24 @@ async def test_teacher_cannot_start_a_self_diagnosis(
     harness: Harness, world: World, tg, session_factory, i18n_ru
 ):
     teacher = tg.user(world.teacher.telegram_id)
-    assert texts(await harness.send(teacher, "/diagnostics")) == [_(NOT_FOR_ROLE)]
+    # Told who fills it in (issue 17.20), by name, instead of «not for your role».
+    async with session_factory() as session:
+        coordinator = await session.get(User, world.coordinator.id)
+        name = coordinator.full_name
+    assert texts(await harness.send(teacher, "/diagnostics")) == [
+        _(
+            "The self-diagnosis is filled in by your school's coordinator: {names}. "
+            "Curators and the municipal coordinator see its results."
+        ).format(names=escape(name))
+    ]
+    # A school without a coordinator in the bot: the teacher learns whom to ask.
+    teacher_b = tg.user(world.teacher_b.telegram_id)
+    assert texts(await harness.send(teacher_b, "/diagnostics")) == [
+        _(
+            "The self-diagnosis is filled in by your school's coordinator; your school has "
+            "none in the bot yet. Ask your municipal coordinator for an invite for them."
+        )
+    ]
     async with session_factory() as session, session.begin():
         await runs.sync_builtin_questionnaires(session)
     msh_id = await questionnaire_id(session_factory, "msh")
@@ -468,6 +486,11 @@ async def test_curator_sees_only_assigned_schools_and_the_risk_estimate_is_label
         in card
     )
     assert escape(RISK.direction("discipline").title) in card
+    # A risk profile is titled as one (issue 17.20), the self-diagnosis as itself.
+    assert card.startswith(_("<b>Risk profile result</b> · {title}").split("{")[0])
+    assert _("<b>Self-diagnosis result</b> · {title}").split(" · ")[0] not in card
+    (card,) = texts(await harness.click(municipal, DiagSchool(school_id=world.school_a.id).pack()))
+    assert card.startswith(_("<b>Self-diagnosis result</b> · {title}").split("{")[0])
 
 
 async def test_the_card_compares_with_the_previous_run(

@@ -32,6 +32,13 @@ IMPORTERS = allow(Role.COORDINATOR, Role.MUNICIPAL)
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
     router = Router(name=__name__)
+    # A teacher is told who fills it in, instead of «not available for your role».
+    router.message.register(
+        start.diagnostics_for_teachers,
+        Command("diagnostics"),
+        start.is_teacher,
+        flags=allow(Role.TEACHER),
+    )
     router.message.register(start.diagnostics_command, Command("diagnostics"), flags=VIEWERS)
 
     buttons = router.callback_query

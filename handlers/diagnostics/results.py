@@ -66,8 +66,13 @@ async def result_card(
     run, questionnaire = view.run, view.questionnaire
     risk = questionnaire.kind == "risk_profile"
     school = await session.get(School, run.school_id)
+    heading = (
+        _("<b>Risk profile result</b> · {title}")
+        if risk
+        else _("<b>Self-diagnosis result</b> · {title}")
+    )
     lines = [
-        _("<b>Self-diagnosis result</b> · {title}").format(title=title_of(questionnaire)),
+        heading.format(title=title_of(questionnaire)),
         _("{school}, completed {date}").format(
             school=escape(school.short_name if school else "—"),
             date=day_of(run.completed_at, settings),

@@ -33,9 +33,32 @@ from handlers.diagnostics.shared import (
 from models import Role, User, diagnostics
 from models import diagnostic_runs as runs
 from models.errors import NotFound
-from models.users import count_visible_schools, visible_schools
+from models.users import count_visible_schools, school_coordinators, visible_schools
 
 PAGE_SIZE = 10
+
+
+def is_teacher(_event: object, user: User | None = None) -> bool:
+    return user is not None and user.role == Role.TEACHER
+
+
+async def diagnostics_for_teachers(message: Message, user: User, session: AsyncSession) -> None:
+    """A teacher doesn't fill in the self-diagnosis: say who does, by name where we know it."""
+    names = [
+        escape(c.full_name or "—")
+        for c in await school_coordinators(session, user.school_id or -1)
+    ]
+    if names:
+        text = _(
+            "The self-diagnosis is filled in by your school's coordinator: {names}. "
+            "Curators and the municipal coordinator see its results."
+        ).format(names=", ".join(names))
+    else:
+        text = _(
+            "The self-diagnosis is filled in by your school's coordinator; your school has "
+            "none in the bot yet. Ask your municipal coordinator for an invite for them."
+        )
+    await message.answer(text)
 
 
 async def diagnostics_command(
