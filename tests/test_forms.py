@@ -29,6 +29,7 @@ from bot.ui.callbacks import (
     ReportNav,
     ReportPage,
 )
+from bot.ui.formatting import day
 from models import ActivityReport, Evidence, FsmRecord, RoadmapItem, User
 from tests.conftest import Harness, World
 from tests.telegram import inline_keyboard
@@ -124,8 +125,8 @@ async def test_double_tap_on_cancel_and_retapped_page_are_not_errors(
     shown = await harness.send(teacher, "/report")
     page = button(shown, ReportPage.__prefix__ + ":")
     await harness.click(teacher, page)
-    harness.recorder.add_result(True)  # the callback answer
     harness.recorder.add_error(400, NOT_MODIFIED)
+    harness.recorder.add_result(True)  # the callback answer, after the screen
     again = await harness.click(teacher, page)
     failure = _(
         "Your input is saved, but my answer could not be delivered. "
@@ -316,15 +317,13 @@ async def test_the_card_leads_with_the_date_and_says_today(
     with i18n.context(), i18n.use_locale(locale):
         assert card[1] == _(
             "📅 <b>Date: today, {date}</b> — if it was held earlier, press «✏ Change»."
-        ).format(date=f"{today():%d.%m.%Y}")
+        ).format(date=day(today()))  # in the user's locale: «03.09.2026», «9/3/2026»
         assert _("✏ Change") in card[1]
         await harness.click(teacher, ReportNav(action="edit").pack())
         await harness.click(teacher, ReportField(name="date").pack())
         changed = texts(await harness.click(teacher, ReportDate(days_ago=1).pack()))[-1]
         yesterday = today() - timedelta(days=1)
-        assert changed.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(
-            date=f"{yesterday:%d.%m.%Y}"
-        )
+        assert changed.split("\n")[1] == _("📅 <b>Date: {date}</b>").format(date=day(yesterday))
 
 
 # --- 1: buttons belong to their form -----------------------------------------------------------
@@ -366,6 +365,64 @@ async def test_old_form_buttons_leave_the_current_draft_alone(
     sent = await harness.click(teacher, button(shown, "rm:partial:"))
     assert (await draft_of(session_factory))["mark"] == "partial"
     assert texts(sent)
+
+
+async def drop_draft(session_factory) -> None:
+    """What an old form leaves: its state, without the draft (lost or never written)."""
+    async with session_factory() as session, session.begin():
+        record = await session.scalar(select(FsmRecord))
+        record.data = {k: v for k, v in record.data.items() if k != "draft"}
+
+
+async def test_a_form_without_its_draft_says_so_and_ends(
+    harness: Harness, world: World, items, tg, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    gone = _("This form is no longer active. Start again: /report")
+
+    # A button of the form: an activity of the list, a mark.
+    for steps, press in (([], "ri:1:"), (["ri:1:"], "rm:done:")):
+        shown = await harness.send(teacher, "/report")
+        for prefix in steps:
+            shown = await harness.click(teacher, button(shown, prefix))
+        await drop_draft(session_factory)
+        sent = await harness.click(teacher, button(shown, press))
+        assert alerts(sent) == [gone] and not texts(sent)
+        async with session_factory() as session:
+            record = await session.scalar(select(FsmRecord))
+        assert record is None or (record.state is None and not record.data)
+
+    # A typed answer, and a message of a kind the step does not take.
+    for message in ({"text": "Провели урок"}, {"sticker": STICKER}):
+        shown = await harness.send(teacher, "/report")
+        shown = await harness.click(teacher, button(shown, "ri:1:"))
+        await harness.click(teacher, button(shown, "rm:done:"))
+        await drop_draft(session_factory)
+        assert texts(await harness.send(teacher, **message)) == [gone]
+        assert await draft_of(session_factory) is None
+
+    # An edited answer is not taken; a forged button with the draft in place is just stale.
+    shown = await harness.send(teacher, "/report")
+    shown = await harness.click(teacher, button(shown, "ri:0:"))
+    shown = await harness.click(teacher, button(shown, "rd:health:"))
+    typed = harness.updates.message(teacher, "День здоровья")
+    shown = await harness.feed(typed)
+    await harness.click(teacher, button(shown, "rm:done:"))
+    await harness.send(teacher, "Провели https://a.ru/1")
+    await harness.click(teacher, ReportNav(action="edit").pack())
+    await harness.click(teacher, ReportField(name="date").pack())
+    assert alerts(await harness.click(teacher, ReportDate(days_ago=7).pack())) == [
+        _("This button is no longer active.")
+    ]
+    assert (await draft_of(session_factory))["held_on"] is None
+    await drop_draft(session_factory)
+    sent = await harness.feed(harness.updates.edited(typed, "День здоровья и спорта"))
+    assert texts(sent) == [
+        _(
+            "Edits of sent messages aren't taken here. If something needs correcting, "
+            "send it again as a new message."
+        )
+    ]
 
 
 async def test_a_typed_answer_takes_the_buttons_from_the_previous_form_message(

@@ -23,7 +23,9 @@ from bot.ui.callbacks import (
     ReportNav,
     ReportPage,
 )
+from bot.ui.formatting import day_month, one_line
 from bot.ui.markup import Keyboard
+from bot.ui.paging import add_pager
 from bot.ui.texts import direction_name, mark_name
 from models import ActivityReport, Direction, Mark, ReviewState, RoadmapItem
 
@@ -64,11 +66,6 @@ def _nav(builder: Keyboard, form: str, *, back: bool = True) -> int:
     return 2 if back else 1
 
 
-def _short(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 _SECTION_NUMBER = re.compile(r"^\W*(?:раздел|section|блок)?\s*(\d{1,3}|[IVXLC]{1,6})\b", re.I)
 
 
@@ -80,7 +77,7 @@ def item_number(item: RoadmapItem) -> str:
     if item.section:
         found = _SECTION_NUMBER.match(item.section)
         if found is None:
-            return f"{_short(item.section, 14)} · {number}. "
+            return f"{one_line(item.section, 14)} · {number}. "
         if not number.startswith(found.group(1) + "."):
             number = f"{found.group(1)}.{number}"
     return f"{number}. "
@@ -112,17 +109,17 @@ def activity_list(
     sizes: list[int] = []
     for item in items:
         builder.button(
-            text=_short(f"{item_number(item)}{item.title}", 48) + _due(item, today),
+            text=one_line(f"{item_number(item)}{item.title}", 48) + _due(item, today),
             callback_data=ReportItem(item_id=item.id, form=form),
         )
         sizes.append(1)
-    nav = 0
-    if page > 0:
-        builder.button(text="◀", callback_data=ReportPage(page=page - 1, form=form))
-        nav += 1
-    if (page + 1) * ITEMS_PER_PAGE < total:
-        builder.button(text="▶", callback_data=ReportPage(page=page + 1, form=form))
-        nav += 1
+    nav = add_pager(
+        builder,
+        page=page,
+        total=total,
+        per_page=ITEMS_PER_PAGE,
+        button=lambda number: ReportPage(page=number, form=form),
+    )
     if nav:
         sizes.append(nav)
     builder.button(text=_("➕ Other activity"), callback_data=ReportItem(item_id=0, form=form))
@@ -255,13 +252,9 @@ def my_reports(
             text=f"🗑 №{report.id}", callback_data=MyReport(action="delete", report_id=report.id)
         )
         sizes.append(3)
-    nav = 0
-    if page > 0:
-        builder.button(text="◀", callback_data=MyPage(page=page - 1))
-        nav += 1
-    if (page + 1) * MY_PER_PAGE < total:
-        builder.button(text="▶", callback_data=MyPage(page=page + 1))
-        nav += 1
+    nav = add_pager(
+        builder, page=page, total=total, per_page=MY_PER_PAGE, button=lambda n: MyPage(page=n)
+    )
     if nav:
         sizes.append(nav)
     builder.adjust(*sizes)
@@ -282,7 +275,7 @@ def evidence_targets(reports: Sequence[ActivityReport]) -> InlineKeyboardMarkup:
     builder = Keyboard()
     for report in reports:
         builder.button(
-            text=_short(f"📎 №{report.id} {report.held_on:%d.%m} {report.title}", 60),
+            text=one_line(f"📎 №{report.id} {day_month(report.held_on)} {report.title}", 60),
             callback_data=MyReport(action="evidence", report_id=report.id),
         )
     builder.button(text=_("✖ Cancel"), callback_data=Cancel())
