@@ -1,4 +1,4 @@
-"""Questionnaire data, scoring, comparison and spreadsheet import (models/diagnostics.py)."""
+"""Questionnaire data, scoring, comparison and spreadsheet import (models/diagnostics/)."""
 
 from __future__ import annotations
 
