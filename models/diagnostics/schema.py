@@ -1,12 +1,37 @@
-"""The questionnaire file format: a TOML/JSON mapping checked and turned into a Questionnaire."""
+"""The questionnaire file format as pydantic models, and ``parse_questionnaire``.
+
+Every problem is reported at once, each with its location (``questions.q4.bands[1].points``)
+and a stable code. Pydantic checks each value: unknown keys, missing ones, types, codes, shares.
+The rules between values are validators that read the document as written, so that a malformed
+value elsewhere never hides them:
+
+* a rule about a list (codes unique, enough options, bands in order) reads every item, even one
+  that has problems of its own;
+* a rule that refers to another table (a question's direction, the thresholds of the levels)
+  checks against what that table declares (``_Declared``), whatever else is wrong with it;
+* the rules between the keys of a question and its kind read the question's own table.
+"""
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, cast
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from models.diagnostics.definitions import (
     CODE_RE,
@@ -31,449 +56,500 @@ from models.diagnostics.definitions import (
     Threshold,
     YesNoLabels,
 )
-
-_TOP_KEYS: Final = frozenset(
-    "code version title title_en kind allow_unknown estimate found_at thresholds levels profile"
-    " respondents yesno directions questions".split()
+from models.diagnostics.problems import (
+    Loc,
+    checked,
+    code_of,
+    location,
+    number,
+    problem,
+    raise_problems,
+    tables,
+    text,
 )
-_LEVEL_KEYS: Final = frozenset({"code", "title", "title_en"})
-_PROFILE_KEYS: Final = frozenset({"code", "text", "text_en", "hint", "hint_en"})
-_YESNO_KEYS: Final = frozenset({"no", "no_en", "yes", "yes_en"})
-_DIRECTION_KEYS: Final = frozenset({"code", "title", "title_en", "thresholds", "found_at"})
-_QUESTION_KEYS: Final = frozenset(
-    "code direction text text_en hint hint_en kind options bands points weight allow_unknown"
-    " deficit deficit_en met_at applies_to respondent".split()
-)
-_OPTION_KEYS: Final = frozenset({"label", "label_en", "points"})
-_BAND_KEYS: Final = frozenset({"min", "max", "points"})
-_APPLIES_KEYS: Final = frozenset({"levels", "ovz"})
 
 
 def parse_questionnaire(raw: Mapping[str, Any]) -> Questionnaire:
     """Build a questionnaire from its TOML/JSON mapping; QuestionnaireError lists all problems."""
-    return _Parser().questionnaire(raw)
+    try:
+        document = QuestionnaireSchema.model_validate(raw, context=_Declared.read(raw))
+    except ValidationError as exc:
+        problems = (Problem(location(e["loc"], raw), code_of(e)) for e in exc.errors())
+        raise QuestionnaireError(dict.fromkeys(problems)) from None
+    return document.build()
 
 
-def _at(location: str, key: str | int) -> str:
-    if isinstance(key, int):
-        return f"{location}[{key}]"
-    return f"{location}.{key}" if location else key
+# --- rules shared with the spreadsheet import --------------------------------------------------
 
 
-class _Parser:
-    """Reads a raw mapping while collecting every problem instead of stopping at the first."""
+def option_problems(kind: str, labels: Sequence[str], points: Sequence[float]) -> list[str]:
+    """Codes of what is wrong with the explicit options of a ``kind`` question as a whole."""
+    problems = []
+    if kind == "yesno" and len(labels) != 2:
+        problems.append("options_yesno_count")
+    elif len(labels) < 2:
+        problems.append("options_too_few")
+    folded = [label.casefold() for label in labels if label]
+    if len(set(folded)) != len(folded):
+        problems.append("label_duplicate")
+    # A scale is shown as an ordered row of buttons, so its points must run one way.
+    if kind == "scale" and list(points) not in (sorted(points), sorted(points, reverse=True)):
+        problems.append("scale_unordered")
+    return problems
 
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
 
-    def add(self, location: str, code: str) -> None:
-        self.problems.append(Problem(location, code))
+def band_overlaps(bounds: Sequence[tuple[float | None, float | None]]) -> list[int]:
+    """Indexes of the bands (``(min, max)``, ascending) that overlap the band before them."""
+    # Bands may touch but not overlap; an open end overlaps whatever follows it.
+    return [
+        i
+        for i, ((_, lower_max), (upper_min, _)) in enumerate(itertools.pairwise(bounds), start=1)
+        if lower_max is None or upper_min is None or upper_min < lower_max
+    ]
 
-    # -- typed field readers ------------------------------------------------------------------
 
-    def table(self, value: object, location: str, keys: frozenset[str]) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            self.add(location, "type_invalid")
-            return {}
-        for key in value:
-            if key not in keys:
-                self.add(_at(location, str(key)), "key_unknown")
+# --- values ------------------------------------------------------------------------------------
+
+
+def _filled(value: str) -> str:
+    if not value:
+        raise problem("value_empty")
+    return value
+
+
+def _code_format(value: str) -> str:
+    if not CODE_RE.fullmatch(value):
+        raise problem("code_invalid")
+    return value
+
+
+def _share_range(value: float) -> float:
+    if not 0 < value <= 1:
+        raise problem("share_out_of_range")
+    return value
+
+
+def _positive_weight(value: float) -> float:
+    if value <= 0:
+        raise problem("weight_invalid")
+    return value
+
+
+def _one_of(allowed: frozenset[str], code: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise problem(code)
         return value
 
-    def tables(
-        self, raw: Mapping[str, Any], key: str, location: str, keys: frozenset[str]
-    ) -> list[Mapping[str, Any]]:
-        value = raw.get(key, [])
-        if not isinstance(value, list):
-            self.add(_at(location, key), "type_invalid")
-            return []
-        return [self.table(v, _at(_at(location, key), i), keys) for i, v in enumerate(value)]
+    return AfterValidator(check)
 
-    def text(
-        self, raw: Mapping[str, Any], key: str, location: str, *, required: bool = False
-    ) -> str:
-        value = raw.get(key)
-        if value is None:
-            if required:
-                self.add(_at(location, key), "value_missing")
-            return ""
-        if not isinstance(value, str):
-            self.add(_at(location, key), "type_invalid")
-            return ""
-        value = value.strip()
-        if required and not value:
-            self.add(_at(location, key), "value_empty")
+
+Text = Annotated[str, AfterValidator(_filled)]
+Code = Annotated[Text, AfterValidator(_code_format)]
+Number = Annotated[float, Field(allow_inf_nan=False)]
+Share = Annotated[Number, AfterValidator(_share_range)]
+
+_SHARE: Final = TypeAdapter(Share, config=ConfigDict(strict=True))
+
+
+def _thresholds(value: dict[str, Any], info: ValidationInfo) -> dict[str, float]:
+    """One share per level above the lowest, rising with the level; returned in level order."""
+    expected = _declared(info).levels[1:]
+    problems: list[tuple[Loc, str]] = [
+        ((key,), "key_unknown") for key in value if key not in expected
+    ]
+    shares: dict[str, float] = {}
+    previous: float | None = None
+    for level in expected:
+        if level not in value:
+            problems.append(((level,), "value_missing"))
+            continue
+        try:
+            share = _SHARE.validate_python(value[level])
+        except ValidationError as exc:
+            problems += [((level,), code_of(e)) for e in exc.errors()]
+            continue
+        if previous is not None and share <= previous:
+            problems.append(((level,), "thresholds_unordered"))
+        shares[level] = previous = share
+    if problems:
+        raise_problems(problems, value)
+    return shares
+
+
+Thresholds = Annotated[dict[str, Any], AfterValidator(_thresholds)]
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+class LevelSchema(_Table):
+    code: Code
+    title: Text
+    title_en: str = ""
+
+
+class RespondentSchema(LevelSchema):
+    pass
+
+
+class ProfileQuestionSchema(_Table):
+    code: Annotated[Text, _one_of(PROFILE_FIELDS, "profile_code_unknown")]
+    text: Text
+    text_en: str = ""
+    hint: str = ""
+    hint_en: str = ""
+
+    def build(self) -> ProfileQuestion:
+        code = cast(ProfileField, self.code)
+        return ProfileQuestion(code, self.text, self.text_en, self.hint, self.hint_en)
+
+
+class YesNoSchema(_Table):
+    no: Text
+    yes: Text
+    no_en: str = ""
+    yes_en: str = ""
+
+    def build(self) -> YesNoLabels:
+        return YesNoLabels(self.no, self.yes, self.no_en, self.yes_en)
+
+
+class OptionSchema(_Table):
+    label: Text
+    # Not negative: checked with the list, which reads every option.
+    points: Number
+    label_en: str = ""
+
+
+class BandSchema(_Table):
+    points: Number
+    min: Number | None = None
+    max: Number | None = None
+
+
+def _school_levels(value: list[str]) -> list[str]:
+    if not value:
+        raise problem("value_empty")
+    if not set(value) <= set(SCHOOL_LEVELS):
+        raise problem("school_level_unknown")
+    return value
+
+
+class AppliesToSchema(_Table):
+    levels: Annotated[list[str], AfterValidator(_school_levels)] | None = None
+    ovz: StrictBool | None = None
+
+    @field_validator("levels", "ovz", mode="wrap")
+    @classmethod
+    def _asked(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        """A criterion can depend only on what the profile step asks."""
+        asked = info.field_name in _declared(info).profile
+        return checked(value, handler, [] if asked else [((), "profile_not_asked")])
+
+    def build(self) -> AppliesTo:
+        levels = None if self.levels is None else frozenset(self.levels)
+        return AppliesTo(levels=levels, ovz=self.ovz)
+
+
+class DirectionSchema(_Table):
+    code: Code
+    title: Text
+    title_en: str = ""
+    thresholds: Thresholds | None = None
+    found_at: Share | None = Field(None, validate_default=True)
+
+    @field_validator("found_at")
+    @classmethod
+    def _found_at(cls, value: float | None, info: ValidationInfo) -> float | None:
+        """Risk factors only; each needs its own or the questionnaire's."""
+        declared = _declared(info)
+        if value is not None and not declared.risk:
+            raise problem("key_unexpected")
+        if value is None and declared.risk and not declared.found_at:
+            raise problem("value_missing")
         return value
 
-    def code(self, raw: Mapping[str, Any], location: str, key: str = "code") -> str:
-        value = self.text(raw, key, location, required=True)
-        if value and not CODE_RE.fullmatch(value):
-            self.add(_at(location, key), "code_invalid")
+    def build(self, thresholds: tuple[Threshold, ...], found_at: float | None) -> Direction:
+        if self.thresholds is not None:
+            thresholds = _threshold_tuple(self.thresholds)
+        if self.found_at is not None:
+            found_at = self.found_at
+        return Direction(self.code, self.title, thresholds, self.title_en, found_at)
+
+
+class QuestionSchema(_Table):
+    code: Code
+    direction: Text
+    text: Text
+    kind: Annotated[Text, _one_of(QUESTION_KINDS, "kind_invalid")]
+    text_en: str = ""
+    hint: str = ""
+    hint_en: str = ""
+    options: list[OptionSchema] | None = None
+    bands: list[BandSchema] | None = None
+    # The points of «да» when the options are the questionnaire's yesno labels.
+    points: Number | None = None
+    weight: Annotated[Number, AfterValidator(_positive_weight)] | None = None
+    allow_unknown: StrictBool | None = None
+    deficit: str = ""
+    deficit_en: str = ""
+    met_at: Number | None = None
+    applies_to: AppliesToSchema | None = None
+    respondent: str = Field("", validate_default=True)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keys_fit_the_kind(
+        cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        if not isinstance(data, Mapping):
+            return handler(data)
+        kind = text(data.get("kind"))
+        points = number(data.get("points"))
+        problems: list[tuple[Loc, str]] = []
+        if "options" in data:
+            if points is not None:
+                # Explicit options carry their own points.
+                problems.append((("points",), "key_unexpected"))
+            if kind in {"number", "text"}:
+                problems.append((("options",), "options_unexpected"))
+        elif kind == "yesno":
+            if not _declared(info).yesno:
+                problems.append((("options",), "yesno_labels_missing"))
+            elif points is not None and points <= 0:
+                problems.append((("points",), "points_invalid"))
+        elif kind in {"choice", "scale"}:
+            problems.append((("options",), "options_missing"))
+        if "bands" in data and kind != "number":
+            problems.append((("bands",), "bands_unexpected"))
+        elif "bands" not in data and kind == "number":
+            problems.append((("bands",), "bands_missing"))
+        if kind == "text" and number(data.get("met_at")) is not None:
+            problems.append((("met_at",), "key_unexpected"))
+        return checked(data, handler, problems)
+
+    @field_validator("direction")
+    @classmethod
+    def _known_direction(cls, value: str, info: ValidationInfo) -> str:
+        if value not in _declared(info).directions:
+            raise problem("direction_unknown")
         return value
 
-    def number(self, raw: Mapping[str, Any], key: str, location: str) -> float | None:
-        value = raw.get(key)
-        if value is None:
-            return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            self.add(_at(location, key), "type_invalid")
-            return None
-        return float(value)
-
-    def flag(self, raw: Mapping[str, Any], key: str, location: str, default: bool) -> bool:
-        value = raw.get(key, default)
-        if not isinstance(value, bool):
-            self.add(_at(location, key), "type_invalid")
-            return default
-        return value
-
-    def share(self, raw: Mapping[str, Any], key: str, location: str) -> float | None:
-        value = self.number(raw, key, location)
-        if value is not None and not 0 < value <= 1:
-            self.add(_at(location, key), "share_out_of_range")
-            return None
-        return value
-
-    def unique(self, codes: Iterable[tuple[str, str]]) -> None:
-        seen: set[str] = set()
-        for location, code in codes:
-            if code and code in seen:
-                self.add(location, "code_duplicate")
-            seen.add(code)
-
-    # -- sections -----------------------------------------------------------------------------
-
-    def questionnaire(self, raw_value: Mapping[str, Any]) -> Questionnaire:
-        raw = self.table(raw_value, "", _TOP_KEYS)
-        code = self.code(raw, "")
-        version = self.text(raw, "version", "", required=True)
-        title = self.text(raw, "title", "", required=True)
-        kind = self.text(raw, "kind", "", required=True)
-        if kind and kind not in QUESTIONNAIRE_KINDS:
-            self.add("kind", "kind_invalid")
-        risk = kind == "risk_profile"
-        allow_unknown = self.flag(raw, "allow_unknown", "", True)
-        found_at = self.share(raw, "found_at", "")
-        if found_at is not None and not risk:
-            self.add("found_at", "key_unexpected")
-
-        levels = self.levels(raw)
-        thresholds = self.thresholds(raw.get("thresholds"), "thresholds", levels)
-        profile = self.profile(raw)
-        respondents = tuple(
-            Respondent(
-                code=self.code(r, _at("respondents", i)),
-                title=self.text(r, "title", _at("respondents", i), required=True),
-                title_en=self.text(r, "title_en", _at("respondents", i)),
-            )
-            for i, r in enumerate(self.tables(raw, "respondents", "", _LEVEL_KEYS))
-        )
-        self.unique((_at("respondents", i), r.code) for i, r in enumerate(respondents))
-        yesno = self.yesno(raw)
-
-        directions: list[Direction] = []
-        for i, item in enumerate(self.tables(raw, "directions", "", _DIRECTION_KEYS)):
-            location = _at("directions", i)
-            own = item.get("thresholds")
-            direction_found_at = self.share(item, "found_at", location)
-            if direction_found_at is not None and not risk:
-                self.add(_at(location, "found_at"), "key_unexpected")
-            resolved_found_at = direction_found_at if direction_found_at is not None else found_at
-            if risk and resolved_found_at is None:
-                self.add(_at(location, "found_at"), "value_missing")
-            directions.append(
-                Direction(
-                    code=self.code(item, location),
-                    title=self.text(item, "title", location, required=True),
-                    title_en=self.text(item, "title_en", location),
-                    thresholds=(
-                        thresholds
-                        if own is None
-                        else self.thresholds(own, _at(location, "thresholds"), levels)
-                    ),
-                    found_at=resolved_found_at,
-                )
-            )
-        self.unique((_at("directions", i), d.code) for i, d in enumerate(directions))
-        if not directions:
-            self.add("directions", "value_missing")
-
-        context = _QuestionContext(
-            directions=frozenset(d.code for d in directions),
-            profile=frozenset(p.code for p in profile),
-            respondents=frozenset(r.code for r in respondents),
-            allow_unknown=allow_unknown,
-            yesno=yesno,
-        )
-        questions = [
-            self.question(item, _at("questions", i), context)
-            for i, item in enumerate(self.tables(raw, "questions", "", _QUESTION_KEYS))
-        ]
-        self.unique((_at("questions", i), q.code) for i, q in enumerate(questions))
-        if not questions:
-            self.add("questions", "value_missing")
-        used = {q.direction for q in questions}
-        for i, direction in enumerate(directions):
-            if direction.code and direction.code not in used:
-                self.add(_at("directions", i), "direction_empty")
-
-        title_en = self.text(raw, "title_en", "")
-        estimate = self.flag(raw, "estimate", "", True)
-        if self.problems:
-            raise QuestionnaireError(self.problems)
-        return Questionnaire(
-            code=code,
-            version=version,
-            title=title,
-            title_en=title_en,
-            kind=cast(QuestionnaireKind, kind),
-            allow_unknown=allow_unknown,
-            estimate=estimate,
-            found_at=found_at,
-            levels=levels,
-            thresholds=thresholds,
-            directions=tuple(directions),
-            questions=tuple(questions),
-            profile=profile,
-            respondents=respondents,
-            yesno=yesno,
-        )
-
-    def levels(self, raw: Mapping[str, Any]) -> tuple[Level, ...]:
-        levels = tuple(
-            Level(
-                code=self.code(item, _at("levels", i)),
-                title=self.text(item, "title", _at("levels", i), required=True),
-                title_en=self.text(item, "title_en", _at("levels", i)),
-            )
-            for i, item in enumerate(self.tables(raw, "levels", "", _LEVEL_KEYS))
-        )
-        self.unique((_at("levels", i), lvl.code) for i, lvl in enumerate(levels))
-        if len(levels) < 2:
-            self.add("levels", "levels_too_few")
-        return levels
-
-    def thresholds(
-        self, value: object, location: str, levels: Sequence[Level]
-    ) -> tuple[Threshold, ...]:
-        if value is None:
-            self.add(location, "value_missing")
-            return ()
-        expected = [lvl.code for lvl in levels[1:]]
-        raw = self.table(value, location, frozenset(expected))
-        result: list[Threshold] = []
-        for code in expected:
-            share = self.share(raw, code, location)
-            if share is None:
-                if code not in raw:
-                    self.add(_at(location, code), "value_missing")
-                continue
-            if result and share <= result[-1].share:
-                self.add(_at(location, code), "thresholds_unordered")
-            result.append(Threshold(code, share))
-        return tuple(result)
-
-    def profile(self, raw: Mapping[str, Any]) -> tuple[ProfileQuestion, ...]:
-        result: list[ProfileQuestion] = []
-        for i, item in enumerate(self.tables(raw, "profile", "", _PROFILE_KEYS)):
-            location = _at("profile", i)
-            code = self.text(item, "code", location, required=True)
-            if code and code not in PROFILE_FIELDS:
-                self.add(_at(location, "code"), "profile_code_unknown")
-            result.append(
-                ProfileQuestion(
-                    code=cast(ProfileField, code),
-                    text=self.text(item, "text", location, required=True),
-                    text_en=self.text(item, "text_en", location),
-                    hint=self.text(item, "hint", location),
-                    hint_en=self.text(item, "hint_en", location),
-                )
-            )
-        self.unique((_at("profile", i), p.code) for i, p in enumerate(result))
-        return tuple(result)
-
-    def yesno(self, raw: Mapping[str, Any]) -> YesNoLabels | None:
-        if "yesno" not in raw:
-            return None
-        item = self.table(raw["yesno"], "yesno", _YESNO_KEYS)
-        return YesNoLabels(
-            no=self.text(item, "no", "yesno", required=True),
-            yes=self.text(item, "yes", "yesno", required=True),
-            no_en=self.text(item, "no_en", "yesno"),
-            yes_en=self.text(item, "yes_en", "yesno"),
-        )
-
-    def question(
-        self, raw: Mapping[str, Any], index_location: str, context: _QuestionContext
-    ) -> Question:
-        code = self.code(raw, index_location)
-        # Problems inside a question are easier to find by its code than by its position.
-        location = f"questions.{code}" if code and CODE_RE.fullmatch(code) else index_location
-        direction = self.text(raw, "direction", location, required=True)
-        if direction and direction not in context.directions:
-            self.add(_at(location, "direction"), "direction_unknown")
-        kind = self.text(raw, "kind", location, required=True)
-        if kind and kind not in QUESTION_KINDS:
-            self.add(_at(location, "kind"), "kind_invalid")
-
-        options = self.options(raw, location, kind, context.yesno)
-        bands = self.bands(raw, location, kind)
-        weight = self.number(raw, "weight", location)
-        if weight is not None and weight <= 0:
-            self.add(_at(location, "weight"), "weight_invalid")
-        met_at = self.number(raw, "met_at", location)
-        if met_at is not None and kind == "text":
-            self.add(_at(location, "met_at"), "key_unexpected")
-        respondent = self.text(raw, "respondent", location) or None
-        if respondent is not None and respondent not in context.respondents:
-            self.add(_at(location, "respondent"), "respondent_unknown")
-        if respondent is None and context.respondents:
-            self.add(_at(location, "respondent"), "value_missing")
-
-        return Question(
-            code=code,
-            direction=direction,
-            text=self.text(raw, "text", location, required=True),
-            kind=cast(QuestionKind, kind),
-            text_en=self.text(raw, "text_en", location),
-            hint=self.text(raw, "hint", location),
-            hint_en=self.text(raw, "hint_en", location),
-            options=options,
-            bands=bands,
-            weight=weight if weight is not None and weight > 0 else 1.0,
-            allow_unknown=self.flag(raw, "allow_unknown", location, context.allow_unknown),
-            deficit=self.text(raw, "deficit", location),
-            deficit_en=self.text(raw, "deficit_en", location),
-            met_at=met_at,
-            applies_to=self.applies_to(raw, location, context.profile),
-            respondent=respondent,
-        )
-
-    def options(
-        self, raw: Mapping[str, Any], location: str, kind: str, yesno: YesNoLabels | None
-    ) -> tuple[Option, ...]:
-        yes_points = self.number(raw, "points", location)
-        if "options" not in raw:
-            if kind == "yesno":
-                if yesno is None:
-                    self.add(_at(location, "options"), "yesno_labels_missing")
-                    return ()
-                if yes_points is not None and yes_points <= 0:
-                    self.add(_at(location, "points"), "points_invalid")
-                yes = yes_points if yes_points is not None and yes_points > 0 else 1.0
-                return (Option(yesno.no, 0.0, yesno.no_en), Option(yesno.yes, yes, yesno.yes_en))
-            if kind in {"choice", "scale"}:
-                self.add(_at(location, "options"), "options_missing")
-            return ()
-        if yes_points is not None:
-            # Explicit options carry their own points.
-            self.add(_at(location, "points"), "key_unexpected")
+    @field_validator("options", mode="wrap")
+    @classmethod
+    def _options_as_a_whole(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        kind = info.data.get("kind", "")
         if kind in {"number", "text"}:
-            self.add(_at(location, "options"), "options_unexpected")
-            return ()
-        options: list[Option] = []
-        for i, item in enumerate(self.tables(raw, "options", location, _OPTION_KEYS)):
-            where = _at(_at(location, "options"), i)
-            points = self.number(item, "points", where)
-            if points is None and "points" not in item:
-                self.add(_at(where, "points"), "value_missing")
-            elif points is not None and points < 0:
-                self.add(_at(where, "points"), "points_invalid")
-            options.append(
-                Option(
-                    label=self.text(item, "label", where, required=True),
-                    points=points if points is not None and points >= 0 else 0.0,
-                    label_en=self.text(item, "label_en", where),
-                )
-            )
-        self._check_options(options, _at(location, "options"), kind)
-        return tuple(options)
+            return handler(value)  # no options at all: _keys_fit_the_kind
+        items = tables(value)
+        # A negative option counts as 0 for the order of a scale.
+        points = [number(item.get("points")) for item in items]
+        problems: list[tuple[Loc, str]] = [
+            ((i, "points"), "points_invalid")
+            for i, p in enumerate(points)
+            if p is not None and p < 0
+        ]
+        labels = [text(item.get("label")) for item in items]
+        ranks = [max(p or 0.0, 0.0) for p in points]
+        problems += [((), code) for code in option_problems(kind, labels, ranks)]
+        return checked(value, handler, problems)
 
-    def _check_options(self, options: Sequence[Option], location: str, kind: str) -> None:
-        if kind == "yesno" and len(options) != 2:
-            self.add(location, "options_yesno_count")
-        elif len(options) < 2:
-            self.add(location, "options_too_few")
-        labels = [o.label.casefold() for o in options if o.label]
-        if len(set(labels)) != len(labels):
-            self.add(location, "label_duplicate")
-        points = [o.points for o in options]
-        # A scale is shown as an ordered row of buttons, so its points must run one way.
-        if kind == "scale" and points != sorted(points) and points != sorted(points, reverse=True):
-            self.add(location, "scale_unordered")
+    @field_validator("bands", mode="wrap")
+    @classmethod
+    def _bands_as_a_whole(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        if info.data.get("kind") != "number":
+            return handler(value)  # no bands at all: _keys_fit_the_kind
+        items = tables(value)
+        bounds = [(number(item.get("min")), number(item.get("max"))) for item in items]
+        problems: list[tuple[Loc, str]] = []
+        for i, item in enumerate(items):
+            points = number(item.get("points"))
+            if points is not None and points < 0:
+                problems.append(((i, "points"), "points_invalid"))
+            low, high = bounds[i]
+            if low is not None and high is not None and low >= high:
+                problems.append(((i,), "band_empty"))
+        if not items:
+            problems.append(((), "bands_missing"))
+        problems += [((i,), "bands_overlap") for i in band_overlaps(bounds)]
+        return checked(value, handler, problems)
 
-    def bands(self, raw: Mapping[str, Any], location: str, kind: str) -> tuple[Band, ...]:
-        if "bands" not in raw:
-            if kind == "number":
-                self.add(_at(location, "bands"), "bands_missing")
-            return ()
-        if kind != "number":
-            self.add(_at(location, "bands"), "bands_unexpected")
-            return ()
-        bands: list[Band] = []
-        for i, item in enumerate(self.tables(raw, "bands", location, _BAND_KEYS)):
-            where = _at(_at(location, "bands"), i)
-            points = self.number(item, "points", where)
-            if points is None and "points" not in item:
-                self.add(_at(where, "points"), "value_missing")
-            elif points is not None and points < 0:
-                self.add(_at(where, "points"), "points_invalid")
-            band = Band(
-                points=points if points is not None and points >= 0 else 0.0,
-                min=self.number(item, "min", where),
-                max=self.number(item, "max", where),
-            )
-            if band.min is not None and band.max is not None and band.min >= band.max:
-                self.add(where, "band_empty")
-            bands.append(band)
-        self._check_bands(bands, _at(location, "bands"))
-        return tuple(bands)
+    @field_validator("respondent")
+    @classmethod
+    def _known_respondent(cls, value: str, info: ValidationInfo) -> str:
+        """Where a questionnaire has respondents, each question names one of them."""
+        respondents = _declared(info).respondents
+        if value and value not in respondents:
+            raise problem("respondent_unknown")
+        if not value and respondents:
+            raise problem("value_missing")
+        return value
 
-    def _check_bands(self, bands: Sequence[Band], location: str) -> None:
-        if not bands:
-            self.add(location, "bands_missing")
-            return
-        for i, (lower, upper) in enumerate(itertools.pairwise(bands), start=1):
-            # Bands are listed in ascending order and may touch but not overlap.
-            if lower.max is None or upper.min is None or upper.min < lower.max:
-                self.add(_at(location, i), "bands_overlap")
+    def build(self, allow_unknown: bool, yesno: YesNoLabels | None) -> Question:
+        options = tuple(Option(o.label, o.points, o.label_en) for o in self.options or ())
+        if self.options is None and self.kind == "yesno" and yesno is not None:
+            yes = 1.0 if self.points is None else self.points
+            options = (Option(yesno.no, 0.0, yesno.no_en), Option(yesno.yes, yes, yesno.yes_en))
+        return Question(
+            code=self.code,
+            direction=self.direction,
+            text=self.text,
+            kind=cast(QuestionKind, self.kind),
+            text_en=self.text_en,
+            hint=self.hint,
+            hint_en=self.hint_en,
+            options=options,
+            bands=tuple(Band(b.points, b.min, b.max) for b in self.bands or ()),
+            weight=1.0 if self.weight is None else self.weight,
+            allow_unknown=allow_unknown if self.allow_unknown is None else self.allow_unknown,
+            deficit=self.deficit,
+            deficit_en=self.deficit_en,
+            met_at=self.met_at,
+            applies_to=AppliesTo() if self.applies_to is None else self.applies_to.build(),
+            respondent=self.respondent or None,
+        )
 
-    def applies_to(
-        self, raw: Mapping[str, Any], location: str, asked: frozenset[str]
-    ) -> AppliesTo:
-        if "applies_to" not in raw:
-            return AppliesTo()
-        where = _at(location, "applies_to")
-        item = self.table(raw["applies_to"], where, _APPLIES_KEYS)
-        levels: frozenset[str] | None = None
-        if "levels" in item:
-            value = item["levels"]
-            if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-                self.add(_at(where, "levels"), "type_invalid")
-            elif not value:
-                self.add(_at(where, "levels"), "value_empty")
-            elif not set(value) <= set(SCHOOL_LEVELS):
-                self.add(_at(where, "levels"), "school_level_unknown")
-            else:
-                levels = frozenset(value)
-            if "levels" not in asked:
-                self.add(_at(where, "levels"), "profile_not_asked")
-        ovz: bool | None = None
-        if "ovz" in item:
-            ovz = self.flag(item, "ovz", where, False)
-            if "ovz" not in asked:
-                self.add(_at(where, "ovz"), "profile_not_asked")
-        return AppliesTo(levels=levels, ovz=ovz)
+
+class QuestionnaireSchema(_Table):
+    code: Code
+    version: Text
+    title: Text
+    title_en: str = ""
+    kind: Annotated[Text, _one_of(QUESTIONNAIRE_KINDS, "kind_invalid")]
+    allow_unknown: StrictBool = True
+    estimate: StrictBool = True
+    found_at: Share | None = None
+    levels: list[LevelSchema] = Field(default_factory=list, validate_default=True)
+    thresholds: Thresholds
+    profile: list[ProfileQuestionSchema] = []
+    respondents: list[RespondentSchema] = []
+    yesno: YesNoSchema | None = None
+    directions: list[DirectionSchema]
+    questions: list[QuestionSchema]
+
+    @field_validator("found_at")
+    @classmethod
+    def _risk_only(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and not _declared(info).risk:
+            raise problem("key_unexpected")
+        return value
+
+    @field_validator("levels", "profile", "respondents", "directions", "questions", mode="wrap")
+    @classmethod
+    def _codes_unique(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A duplicate is named by its position: its code names two items.
+        seen: set[str] = set()
+        problems: list[tuple[Loc, str]] = []
+        for i, item in enumerate(tables(value)):
+            code = text(item.get("code"))
+            if code in seen:
+                problems.append(((i,), "code_duplicate"))
+            elif code:
+                seen.add(code)
+        return checked(value, handler, problems)
+
+    @field_validator("levels", mode="wrap")
+    @classmethod
+    def _a_scale(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        enough = len(tables(value)) >= 2
+        return checked(value, handler, [] if enough else [((), "levels_too_few")])
+
+    @field_validator("directions", "questions", mode="wrap")
+    @classmethod
+    def _not_empty(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        empty = not tables(value)
+        return checked(value, handler, [((), "value_missing")] if empty else [])
+
+    @field_validator("directions", mode="wrap")
+    @classmethod
+    def _directions_used(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        used = _declared(info).used_directions
+        problems: list[tuple[Loc, str]] = [
+            ((i,), "direction_empty")
+            for i, item in enumerate(tables(value))
+            if (code := text(item.get("code"))) and code not in used
+        ]
+        return checked(value, handler, problems)
+
+    def build(self) -> Questionnaire:
+        thresholds = _threshold_tuple(self.thresholds)
+        yesno = None if self.yesno is None else self.yesno.build()
+        return Questionnaire(
+            code=self.code,
+            version=self.version,
+            title=self.title,
+            title_en=self.title_en,
+            kind=cast(QuestionnaireKind, self.kind),
+            allow_unknown=self.allow_unknown,
+            estimate=self.estimate,
+            found_at=self.found_at,
+            levels=tuple(Level(lvl.code, lvl.title, lvl.title_en) for lvl in self.levels),
+            thresholds=thresholds,
+            directions=tuple(d.build(thresholds, self.found_at) for d in self.directions),
+            questions=tuple(q.build(self.allow_unknown, yesno) for q in self.questions),
+            profile=tuple(p.build() for p in self.profile),
+            respondents=tuple(Respondent(r.code, r.title, r.title_en) for r in self.respondents),
+            yesno=yesno,
+        )
+
+
+def _threshold_tuple(shares: Mapping[str, float]) -> tuple[Threshold, ...]:
+    return tuple(Threshold(level, share) for level, share in shares.items())
+
+
+# --- the document as written ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _QuestionContext:
+class _Declared:
+    """What the document declares, read before it is validated (the validation context)."""
+
+    risk: bool
+    # Whether the questionnaire's own found_at is valid, for the risk factors that lack theirs.
+    found_at: bool
+    levels: tuple[str, ...]
     directions: frozenset[str]
+    used_directions: frozenset[str]
     profile: frozenset[str]
     respondents: frozenset[str]
-    allow_unknown: bool
-    yesno: YesNoLabels | None
+    yesno: bool
+
+    @classmethod
+    def read(cls, raw: object) -> _Declared:
+        data: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+
+        def texts(section: str, key: str = "code") -> list[str]:
+            return [text(item.get(key)) for item in tables(data.get(section))]
+
+        try:
+            _SHARE.validate_python(data.get("found_at"))
+            found_at = True
+        except ValidationError:
+            found_at = False
+        return cls(
+            risk=text(data.get("kind")) == "risk_profile",
+            found_at=found_at,
+            levels=tuple(texts("levels")),
+            directions=frozenset(texts("directions")),
+            used_directions=frozenset(texts("questions", "direction")),
+            profile=frozenset(texts("profile")),
+            respondents=frozenset(texts("respondents")),
+            yesno="yesno" in data,
+        )
+
+
+def _declared(info: ValidationInfo) -> _Declared:
+    return cast(_Declared, info.context)

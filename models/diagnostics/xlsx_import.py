@@ -22,7 +22,7 @@ from models.diagnostics.definitions import (
     QuestionnaireImportError,
 )
 from models.diagnostics.loading import builtin_questionnaires, questionnaire_to_dict
-from models.diagnostics.schema import parse_questionnaire
+from models.diagnostics.schema import band_overlaps, option_problems, parse_questionnaire
 
 # Header names are the sheet's input format, not interface text; English ones are accepted so a
 # sheet made from an English template imports too.
@@ -274,23 +274,14 @@ def _parse_choices(
 
     if kind == "number":
         ordered = sorted(bands, key=lambda b: b.get("min", -math.inf))
-        for lower, upper in itertools.pairwise(ordered):
-            if "max" not in lower or "min" not in upper or upper["min"] < lower["max"]:
-                problem("bands_overlap", value=text)
-                break
+        if band_overlaps([(b.get("min"), b.get("max")) for b in ordered]):
+            problem("bands_overlap", value=text)
         return [], ordered
     if len(options) != len(parts):
         return [], []
-    if kind == "yesno" and len(options) != 2:
-        problem("options_yesno_count", value=text)
-    elif len(options) < 2:
-        problem("options_too_few", value=text)
-    labels = [o["label"].casefold() for o in options]
-    if len(set(labels)) != len(labels):
-        problem("label_duplicate", value=text)
-    scale = [o["points"] for o in options]
-    if kind == "scale" and scale != sorted(scale) and scale != sorted(scale, reverse=True):
-        problem("scale_unordered", value=text)
+    labels = [o["label"] for o in options]
+    for code in option_problems(kind, labels, [o["points"] for o in options]):
+        problem(code, value=text)
     return options, []
 
 
