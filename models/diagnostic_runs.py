@@ -190,15 +190,11 @@ async def start_run(
         profile=profile,
         position=0,
     )
-    session.add(run)
-    await session.flush()
-    record(
+    await _flush_and_record(
         session,
+        run,
+        "diagnostic_started",
         actor_id=actor_id,
-        action="diagnostic_started",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=school.id,
         questionnaire=row.code,
         version=row.version,
     )
@@ -210,15 +206,7 @@ async def abandon_run(session: AsyncSession, run: DiagnosticRun, *, actor_id: in
     if run.status != RunStatus.IN_PROGRESS:
         raise InvalidInput("run_not_in_progress")
     run.status = RunStatus.ABANDONED
-    await session.flush()
-    record(
-        session,
-        actor_id=actor_id,
-        action="diagnostic_abandoned",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=run.school_id,
-    )
+    await _flush_and_record(session, run, "diagnostic_abandoned", actor_id=actor_id)
 
 
 def profile_of_school(school: School) -> tuple[frozenset[str], bool | None]:
@@ -369,15 +357,8 @@ async def finish_run(
     run.max_points = result.overall.max_points
     run.level = result.overall.level
     run.result = result_json(view.questionnaire, result)
-    await session.flush()
-    record(
-        session,
-        actor_id=actor_id,
-        action="diagnostic_completed",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=run.school_id,
-        level=result.overall.level,
+    await _flush_and_record(
+        session, run, "diagnostic_completed", actor_id=actor_id, level=result.overall.level
     )
     return result
 
@@ -504,15 +485,33 @@ async def add_deficit_to_roadmap(
         direction=code[:24],
         due_raw=None,
     )
-    session.add(roadmap_item)
+    await _flush_and_record(
+        session,
+        roadmap_item,
+        "roadmap_item_from_diagnostics",
+        actor_id=actor_id,
+        run_id=run.id,
+    )
+    return roadmap_item, True
+
+
+async def _flush_and_record(
+    session: AsyncSession,
+    row: DiagnosticRun | RoadmapItem,
+    action: str,
+    *,
+    actor_id: int | None,
+    **details: Any,
+) -> None:
+    """Flush ``row`` (a new one gets its id) and log ``action`` on it in the audit log."""
+    session.add(row)
     await session.flush()
     record(
         session,
         actor_id=actor_id,
-        action="roadmap_item_from_diagnostics",
-        object_type="roadmap_item",
-        object_id=roadmap_item.id,
-        school_id=run.school_id,
-        run_id=run.id,
+        action=action,
+        object_type="roadmap_item" if isinstance(row, RoadmapItem) else "diagnostic_run",
+        object_id=row.id,
+        school_id=row.school_id,
+        **details,
     )
-    return roadmap_item, True
