@@ -422,6 +422,8 @@ class QuestionSchema(_Table):
 
 
 class QuestionnaireSchema(_Table):
+    """A questionnaire file, validated by ``parse_questionnaire`` (it passes the context)."""
+
     code: Code
     version: Text
     title: Text
