@@ -1,26 +1,37 @@
-"""Self-diagnosis in the database: questionnaire rows, runs and answers, results, roadmap items.
+"""Self-diagnosis in the database: runs and answers, results, roadmap items from deficits.
 
 A run is the source of truth for a school's progress: its profile (empty until asked), its
 position in the questions that apply to that profile, and one Answer row per question. So a
 pause, a /cancel or a restart of the bot loses nothing. Results are computed by the pure
-``models.diagnostics`` against the exact questionnaire version the run was asked with.
+``models.diagnostics`` against the exact questionnaire version the run was asked with. The
+questionnaire rows live in ``models.diagnostic_questionnaires``; this module re-exports them.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import diagnostics
 from models.audit import record
 from models.base import utcnow
+from models.diagnostic_questionnaires import (
+    BUILTIN,
+    IMPORT_EVERYWHERE,
+    IMPORT_PREFIX,
+    current_version,
+    definition_of,
+    import_questionnaire,
+    import_scope,
+    questionnaire_for,
+    questionnaires_for,
+    sync_builtin_questionnaires,
+)
 from models.entities import (
     Answer,
     DiagnosticRun,
@@ -30,199 +41,40 @@ from models.entities import (
     School,
     User,
 )
-from models.enums import Project, Role, RunStatus
+from models.enums import RunStatus
 from models.errors import InvalidInput, NotFound
 from models.users import school_for
 
-logger = logging.getLogger(__name__)
-
-BUILTIN = "builtin"
-# Imported questionnaires have no owner column: the source says who may use them.
-IMPORT_PREFIX = "xlsx:"
-IMPORT_EVERYWHERE = "xlsx:all"
-
-
-# --- questionnaires --------------------------------------------------------------------------
-
-
-async def sync_builtin_questionnaires(session: AsyncSession) -> int:
-    """Store the shipped questionnaires that are not in the database yet; returns how many.
-
-    Keyed by code + version, so it is idempotent and an old run keeps pointing at the version
-    it was asked with; a new built-in version retires the older built-in ones of its code.
-    """
-    present = set((await session.execute(select(Questionnaire.code, Questionnaire.version))).all())
-    added = 0
-    for questionnaire in diagnostics.builtin_questionnaires().values():
-        if (questionnaire.code, questionnaire.version) in present:
-            continue
-        try:
-            # Two first uses at once on PostgreSQL: the loser's insert fails, nothing else.
-            async with session.begin_nested():
-                await _insert_questionnaire(session, questionnaire, source=BUILTIN)
-        except IntegrityError:
-            logger.info("questionnaire %s stored concurrently", questionnaire.code)
-            continue
-        await session.execute(
-            update(Questionnaire)
-            .where(
-                Questionnaire.code == questionnaire.code,
-                Questionnaire.source == BUILTIN,
-                Questionnaire.version != questionnaire.version,
-            )
-            .values(is_active=False)
-        )
-        added += 1
-    return added
-
-
-async def _insert_questionnaire(
-    session: AsyncSession, questionnaire: diagnostics.Questionnaire, *, source: str
-) -> Questionnaire:
-    definition = diagnostics.questionnaire_to_dict(questionnaire)
-    row = Questionnaire(
-        code=questionnaire.code,
-        version=questionnaire.version,
-        title=questionnaire.title,
-        kind=questionnaire.kind,
-        source=source,
-        definition=definition,
-        is_active=True,
-    )
-    session.add(row)
-    await session.flush()
-    session.add_all(
-        Question(
-            questionnaire_id=row.id,
-            code=item["code"],
-            position=position,
-            direction=item["direction"],
-            kind=item["kind"],
-            text=item["text"],
-            options=item.get("options") or item.get("bands") or [],
-            weight=item["weight"],
-        )
-        for position, item in enumerate(definition["questions"])
-    )
-    await session.flush()
-    return row
-
-
-def definition_of(row: Questionnaire) -> diagnostics.Questionnaire:
-    """The parsed questionnaire a row stores."""
-    return diagnostics.parse_questionnaire(row.definition)
-
-
-def _usable_by(school: School):  # type: ignore[no-untyped-def]
-    return or_(
-        Questionnaire.source == BUILTIN,
-        Questionnaire.source == IMPORT_EVERYWHERE,
-        Questionnaire.source == f"{IMPORT_PREFIX}m{school.municipality_id}",
-        Questionnaire.source == f"{IMPORT_PREFIX}s{school.id}",
-    )
-
-
-async def questionnaires_for(session: AsyncSession, school: School) -> Sequence[Questionnaire]:
-    """Active questionnaires this school may answer: built-ins first, its project's first."""
-    # A «500+» school fills the risk profile; a «Школа Минпросвещения» school the levels one.
-    preferred = {Project.P500: "risk_profile", Project.MSH: "levels"}.get(school.project)
-    order: list[Any] = [Questionnaire.source != BUILTIN]
-    if preferred is not None:
-        order.append(Questionnaire.kind != preferred)
-    stmt = (
-        select(Questionnaire)
-        .where(Questionnaire.is_active.is_(True), _usable_by(school))
-        .order_by(*order, Questionnaire.title, Questionnaire.id)
-    )
-    return (await session.scalars(stmt)).all()
-
-
-async def questionnaire_for(
-    session: AsyncSession, school: School, questionnaire_id: int
-) -> Questionnaire:
-    """An active questionnaire this school may answer; ids from callbacks are never trusted."""
-    row = await session.scalar(
-        select(Questionnaire).where(
-            Questionnaire.id == questionnaire_id,
-            Questionnaire.is_active.is_(True),
-            _usable_by(school),
-        )
-    )
-    if row is None:
-        raise NotFound()
-    return row
-
-
-async def current_version(
-    session: AsyncSession, school: School, row: Questionnaire
-) -> Questionnaire:
-    """The active version of ``row``'s questionnaire, or ``row`` itself if none is active."""
-    latest = await session.scalar(
-        select(Questionnaire)
-        .where(
-            Questionnaire.code == row.code,
-            Questionnaire.is_active.is_(True),
-            _usable_by(school),
-        )
-        .order_by(Questionnaire.id.desc())
-        .limit(1)
-    )
-    return latest or row
-
-
-def import_scope(user: User) -> str:
-    """Whom a questionnaire imported by ``user`` is offered to."""
-    if user.role == Role.MUNICIPAL:
-        if user.municipality_id is None:
-            return IMPORT_EVERYWHERE
-        return f"{IMPORT_PREFIX}m{user.municipality_id}"
-    if user.role == Role.COORDINATOR and user.school_id is not None:
-        return f"{IMPORT_PREFIX}s{user.school_id}"
-    raise InvalidInput("import_not_allowed")
-
-
-async def import_questionnaire(
-    session: AsyncSession, data: bytes, *, title: str, user: User
-) -> Questionnaire:
-    """Import a sheet (all or nothing); a new sheet with a known title is its next version.
-
-    Raises ``diagnostics.QuestionnaireImportError`` listing every bad row.
-    """
-    scope = import_scope(user)
-    title = " ".join(title.split())[:200]
-    previous = await session.scalar(
-        select(Questionnaire)
-        .where(Questionnaire.source == scope, Questionnaire.title == title)
-        .order_by(Questionnaire.id.desc())
-        .limit(1)
-    )
-    if previous is not None:
-        code = previous.code
-        version = str(int(previous.version) + 1) if previous.version.isdigit() else "2"
-    else:
-        serial = await session.scalar(select(func.count()).select_from(Questionnaire)) or 0
-        code, version = f"import_{serial + 1}_{user.id}", "1"
-    questionnaire = diagnostics.questionnaire_from_xlsx(
-        data, code=code, title=title, version=version
-    )
-    row = await _insert_questionnaire(session, questionnaire, source=scope)
-    if previous is not None:
-        await session.execute(
-            update(Questionnaire)
-            .where(Questionnaire.code == code, Questionnaire.id != row.id)
-            .values(is_active=False)
-        )
-    record(
-        session,
-        actor_id=user.id,
-        action="questionnaire_imported",
-        object_type="questionnaire",
-        object_id=row.id,
-        code=code,
-        version=version,
-        questions=len(questionnaire.questions),
-    )
-    return row
+__all__ = [
+    "BUILTIN",
+    "IMPORT_EVERYWHERE",
+    "IMPORT_PREFIX",
+    "RunView",
+    "abandon_run",
+    "add_deficit_to_roadmap",
+    "current_version",
+    "deficit_at",
+    "definition_of",
+    "finish_run",
+    "import_questionnaire",
+    "import_scope",
+    "latest_results",
+    "load_run",
+    "previous_completed_run",
+    "profile_of_school",
+    "questionnaire_for",
+    "questionnaires_for",
+    "result_json",
+    "roadmap_titles",
+    "run_for",
+    "save_answer",
+    "score_view",
+    "set_profile",
+    "start_run",
+    "step_back",
+    "sync_builtin_questionnaires",
+    "unfinished_run",
+]
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -338,15 +190,11 @@ async def start_run(
         profile=profile,
         position=0,
     )
-    session.add(run)
-    await session.flush()
-    record(
+    await _flush_and_record(
         session,
+        run,
+        "diagnostic_started",
         actor_id=actor_id,
-        action="diagnostic_started",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=school.id,
         questionnaire=row.code,
         version=row.version,
     )
@@ -358,15 +206,7 @@ async def abandon_run(session: AsyncSession, run: DiagnosticRun, *, actor_id: in
     if run.status != RunStatus.IN_PROGRESS:
         raise InvalidInput("run_not_in_progress")
     run.status = RunStatus.ABANDONED
-    await session.flush()
-    record(
-        session,
-        actor_id=actor_id,
-        action="diagnostic_abandoned",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=run.school_id,
-    )
+    await _flush_and_record(session, run, "diagnostic_abandoned", actor_id=actor_id)
 
 
 def profile_of_school(school: School) -> tuple[frozenset[str], bool | None]:
@@ -517,15 +357,8 @@ async def finish_run(
     run.max_points = result.overall.max_points
     run.level = result.overall.level
     run.result = result_json(view.questionnaire, result)
-    await session.flush()
-    record(
-        session,
-        actor_id=actor_id,
-        action="diagnostic_completed",
-        object_type="diagnostic_run",
-        object_id=run.id,
-        school_id=run.school_id,
-        level=result.overall.level,
+    await _flush_and_record(
+        session, run, "diagnostic_completed", actor_id=actor_id, level=result.overall.level
     )
     return result
 
@@ -652,15 +485,33 @@ async def add_deficit_to_roadmap(
         direction=code[:24],
         due_raw=None,
     )
-    session.add(roadmap_item)
+    await _flush_and_record(
+        session,
+        roadmap_item,
+        "roadmap_item_from_diagnostics",
+        actor_id=actor_id,
+        run_id=run.id,
+    )
+    return roadmap_item, True
+
+
+async def _flush_and_record(
+    session: AsyncSession,
+    row: DiagnosticRun | RoadmapItem,
+    action: str,
+    *,
+    actor_id: int | None,
+    **details: Any,
+) -> None:
+    """Flush ``row`` (a new one gets its id) and log ``action`` on it in the audit log."""
+    session.add(row)
     await session.flush()
     record(
         session,
         actor_id=actor_id,
-        action="roadmap_item_from_diagnostics",
-        object_type="roadmap_item",
-        object_id=roadmap_item.id,
-        school_id=run.school_id,
-        run_id=run.id,
+        action=action,
+        object_type="roadmap_item" if isinstance(row, RoadmapItem) else "diagnostic_run",
+        object_id=row.id,
+        school_id=row.school_id,
+        **details,
     )
-    return roadmap_item, True

@@ -1,13 +1,9 @@
-"""Questionnaire data, scoring, comparison and spreadsheet import (models/diagnostics.py)."""
+"""Questionnaire data, scoring and comparison (models/diagnostics/)."""
 
 from __future__ import annotations
 
-import io
 import json
-import tomllib
-from pathlib import Path
 
-import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,23 +13,19 @@ from models.diagnostics import (
     UNKNOWN,
     AnswerError,
     AnswerValue,
-    Problem,
     Profile,
     Question,
     Questionnaire,
-    QuestionnaireError,
-    QuestionnaireImportError,
     answer_from_json,
     answer_to_json,
     builtin_questionnaires,
     check_answer,
     compare,
-    load_questionnaire,
     parse_questionnaire,
-    questionnaire_from_xlsx,
     questionnaire_to_dict,
     score,
 )
+from tests.diagnostics_data import HEADER, SMALL, parse
 
 FULL = Profile(frozenset(SCHOOL_LEVELS), ovz=True)
 PRIMARY_ONLY = Profile(frozenset({"НОО"}), ovz=False)
@@ -54,110 +46,6 @@ KUZNETSK_RISKS = {
     "организация сопровождения обучающихся в соответствии с методическими рекомендациями по "
     "функционированию психологической службы": "climate_psychological_service",
 }
-
-HEADER = """
-code = "t"
-version = "1"
-title = "Т"
-kind = "levels"
-
-[thresholds]
-basic = 0.4
-medium = 0.6
-high = 0.8
-
-[yesno]
-no = "нет"
-yes = "да"
-
-[[levels]]
-code = "below_basic"
-title = "ниже базового"
-[[levels]]
-code = "basic"
-title = "базовый"
-[[levels]]
-code = "medium"
-title = "средний"
-[[levels]]
-code = "high"
-title = "высокий"
-
-[[profile]]
-code = "levels"
-text = "Уровни"
-[[profile]]
-code = "ovz"
-text = "ОВЗ"
-"""
-
-SMALL = (
-    HEADER
-    + """
-[[directions]]
-code = "a"
-title = "А"
-[[directions]]
-code = "b"
-title = "Б"
-
-[[questions]]
-code = "a1"
-direction = "a"
-kind = "yesno"
-points = 2
-text = "a1"
-
-[[questions]]
-code = "a2"
-direction = "a"
-kind = "choice"
-weight = 2
-text = "a2"
-options = [{label = "x", points = 0}, {label = "y", points = 1}, {label = "z", points = 3}]
-
-[[questions]]
-code = "a3"
-direction = "a"
-kind = "number"
-text = "a3"
-bands = [{min = 0, max = 10, points = 0}, {min = 10, max = 20, points = 1}, {min = 20, points = 2}]
-
-[[questions]]
-code = "b1"
-direction = "b"
-kind = "choice"
-text = "b1"
-options = [{label = "x", points = 0}, {label = "y", points = 1}, {label = "z", points = 2}]
-applies_to = {levels = ["СОО"]}
-
-[[questions]]
-code = "b2"
-direction = "b"
-kind = "scale"
-text = "b2"
-options = [{label = "x", points = 0}, {label = "y", points = 1}, {label = "z", points = 2}]
-applies_to = {ovz = true}
-
-[[questions]]
-code = "b3"
-direction = "b"
-kind = "text"
-text = "b3"
-
-[[questions]]
-code = "b4"
-direction = "b"
-kind = "yesno"
-text = "b4"
-deficit = "нет b4"
-allow_unknown = false
-"""
-)
-
-
-def parse(text: str) -> Questionnaire:
-    return parse_questionnaire(tomllib.loads(text))
 
 
 @pytest.fixture(scope="module")
@@ -235,78 +123,6 @@ def test_definition_survives_json_round_trip(builtins: dict[str, Questionnaire])
     for questionnaire in builtins.values():
         stored = json.loads(json.dumps(questionnaire_to_dict(questionnaire)))
         assert parse_questionnaire(stored) == questionnaire
-
-
-# --- validation ------------------------------------------------------------------------------
-
-
-def test_invalid_file_lists_every_problem(tmp_path: Path) -> None:
-    broken = (
-        HEADER.replace("medium = 0.6", "medium = 0.3")
-        + """
-[[directions]]
-code = "a"
-title = "А"
-colour = "red"
-
-[[questions]]
-code = "q1"
-direction = "a"
-kind = "yesno"
-text = "q1"
-
-[[questions]]
-code = "q1"
-direction = "zzz"
-kind = "slider"
-text = "q2"
-
-[[questions]]
-code = "q3"
-direction = "a"
-kind = "choice"
-text = "q3"
-
-[[questions]]
-code = "q4"
-direction = "a"
-kind = "number"
-text = "q4"
-bands = [{min = 0, max = 10, points = 0}, {min = 5, points = -1}]
-applies_to = {levels = ["ВУЗ"]}
-"""
-    )
-    path = tmp_path / "broken.toml"
-    path.write_text(broken, encoding="utf-8")
-    with pytest.raises(QuestionnaireError) as caught:
-        load_questionnaire(path)
-    assert caught.value.source == "broken.toml"
-    assert set(caught.value.problems) == {
-        Problem("thresholds.medium", "thresholds_unordered"),
-        Problem("directions[0].colour", "key_unknown"),
-        Problem("questions.q1.direction", "direction_unknown"),
-        Problem("questions.q1.kind", "kind_invalid"),
-        Problem("questions[1]", "code_duplicate"),
-        Problem("questions.q3.options", "options_missing"),
-        Problem("questions.q4.bands[1].points", "points_invalid"),
-        Problem("questions.q4.bands[1]", "bands_overlap"),
-        Problem("questions.q4.applies_to.levels", "school_level_unknown"),
-    }
-
-
-def test_unreadable_toml(tmp_path: Path) -> None:
-    path = tmp_path / "x.toml"
-    path.write_text("code = ", encoding="utf-8")
-    with pytest.raises(QuestionnaireError) as caught:
-        load_questionnaire(path)
-    assert [p.code for p in caught.value.problems] == ["toml_invalid"]
-
-
-def test_applies_to_needs_the_profile_question() -> None:
-    text = SMALL.replace('[[profile]]\ncode = "ovz"\ntext = "ОВЗ"\n', "")
-    with pytest.raises(QuestionnaireError) as caught:
-        parse(text)
-    assert caught.value.problems == (Problem("questions.b2.applies_to.ovz", "profile_not_asked"),)
 
 
 # --- scoring ---------------------------------------------------------------------------------
@@ -575,137 +391,6 @@ applies_to = {ovz = true}
     assert compare(with_ovz, without).added == ("ovz",)
     with pytest.raises(ValueError):
         compare(with_ovz, score(builtins["risk500"], FULL, {}))
-
-
-# --- spreadsheet import ----------------------------------------------------------------------
-
-XLSX_HEADER = ["Код", "Направление", "Вопрос", "Тип", "Варианты", "Подсказка", "Дефицит", "Вес"]
-
-
-def xlsx(rows: list[list[object]], *, title_row: bool = True) -> bytes:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    if title_row:
-        sheet.append(["Самодиагностика, региональный вариант"])
-    sheet.append(XLSX_HEADER)
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def test_xlsx_import_good_sheet(builtins: dict[str, Questionnaire]) -> None:
-    data = xlsx(
-        [
-            ["net", "Знание", "Сетевая форма?", "да/нет", None, None, "Нет сетевой формы", None],
-            [None, "Воспитание", "Гимн", "выбор", "нет=0; частично=1; да=2", "подсказка", None, 2],
-            [None, "health", "Доля, %", "число", "0..10=0; 10..30=1; 30..=2", None, None, None],
-            [None, None, None, None, None, None, None, None],
-            [None, "знание", "Комментарий", "текст", None, None, None, None],
-        ]
-    )
-    questionnaire = questionnaire_from_xlsx(
-        data, code="regional", title="Региональная", template=builtins["msh"]
-    )
-    assert questionnaire.code == "regional"
-    assert [q.code for q in questionnaire.questions] == ["net", "q1", "q2", "q3"]
-    assert [d.code for d in questionnaire.directions] == ["knowledge", "upbringing", "health"]
-    net, anthem, share, comment = questionnaire.questions
-    assert (net.kind, net.direction, [o.points for o in net.options]) == (
-        "yesno",
-        "knowledge",
-        [0, 1],
-    )
-    assert net.deficit == "Нет сетевой формы"
-    assert (anthem.weight, [o.points for o in anthem.options], anthem.hint) == (
-        2,
-        [0, 1, 2],
-        "подсказка",
-    )
-    assert [(b.min, b.max, b.points) for b in share.bands] == [
-        (0, 10, 0),
-        (10, 30, 1),
-        (30, None, 2),
-    ]
-    assert comment.kind == "text"
-    result = score(questionnaire, FULL, {"net": 1, "q1": 1, "q2": 12.0, "q3": "x"})
-    assert (result.overall.points, result.overall.max_points) == (1 + 2 + 1, 1 + 4 + 2)
-
-
-def test_xlsx_import_collects_all_bad_rows(builtins: dict[str, Questionnaire]) -> None:
-    data = xlsx(
-        [
-            [None, "Знание", "Вопрос 1", "слайдер", None, None, None, None],  # row 3
-            [None, "Знание", "Вопрос 2", "выбор", "нет; да=1", None, None, None],  # row 4
-            [None, "Знание", None, "да/нет", None, None, None, None],  # row 5
-            [None, "Астрономия", "Вопрос 4", "да/нет", None, None, None, None],  # row 6
-            ["dup", "Знание", "Вопрос 5", "да/нет", None, None, None, None],  # row 7: fine
-            ["dup", "Знание", "Вопрос 6", "да/нет", None, None, None, None],  # row 8
-            [None, "Знание", "Вопрос 7", "выбор", "нет=0; да=1", None, None, "много"],  # row 9
-            [None, "Знание", None, "???", None, None, None, None],  # row 10
-            [None, "Знание", "Вопрос 9", "число", "0..10=0; 5..=1", None, None, None],  # row 11
-            [None, "Знание", "Вопрос 10", "выбор", "да=1", None, None, None],  # row 12
-        ]
-    )
-    with pytest.raises(QuestionnaireImportError) as caught:
-        questionnaire_from_xlsx(data, code="bad", title="Плохая", template=builtins["msh"])
-    assert [(p.row, p.code) for p in caught.value.problems] == [
-        (3, "kind_unknown"),
-        (4, "options_unparsable"),
-        (5, "text_empty"),
-        (6, "direction_unknown"),
-        (8, "code_duplicate"),
-        (9, "weight_invalid"),
-        (10, "text_empty"),
-        (10, "kind_unknown"),
-        (11, "bands_overlap"),
-        (12, "options_too_few"),
-    ]
-    by_row = {p.row: p for p in caught.value.problems}
-    assert by_row[3].params == {"value": "слайдер"}
-    assert by_row[4].params == {"value": "нет"}
-    assert by_row[6].params == {"value": "Астрономия"}
-
-
-def test_xlsx_import_missing_columns_and_garbage(builtins: dict[str, Questionnaire]) -> None:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    assert sheet is not None
-    sheet.append(["Направление", "Вопрос"])
-    sheet.append(["Знание", "Вопрос"])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    with pytest.raises(QuestionnaireImportError) as caught:
-        questionnaire_from_xlsx(buffer.getvalue(), code="x", title="x", template=builtins["msh"])
-    assert [(p.row, p.code, dict(p.params)) for p in caught.value.problems] == [
-        (1, "column_missing", {"column": "kind"}),
-        (1, "column_missing", {"column": "options"}),
-    ]
-    with pytest.raises(QuestionnaireImportError) as caught:
-        questionnaire_from_xlsx(b"not a workbook", code="x", title="x")
-    assert [p.code for p in caught.value.problems] == ["file_invalid"]
-
-
-def test_xlsx_import_with_sheet_directions(builtins: dict[str, Questionnaire]) -> None:
-    data = xlsx(
-        [
-            [None, "Свой раздел", "Вопрос", "да/нет", None, None, None, None],
-            [None, "Другой раздел", "Вопрос", "шкала", "мало=0; средне=1; много=2", None, None, 1],
-            [None, "свой  раздел", "Ещё", "да/нет", None, None, None, None],
-        ],
-        title_row=False,
-    )
-    questionnaire = questionnaire_from_xlsx(
-        data, code="own", title="Своя", template=builtins["msh"], match_directions=False
-    )
-    assert [(d.code, d.title) for d in questionnaire.directions] == [
-        ("d1", "Свой раздел"),
-        ("d2", "Другой раздел"),
-    ]
-    assert [q.direction for q in questionnaire.questions] == ["d1", "d2", "d1"]
-    assert questionnaire.directions[0].thresholds == builtins["msh"].thresholds
 
 
 # --- never raises on valid answers -----------------------------------------------------------
