@@ -13,7 +13,7 @@ from aiogram.client.session.middlewares.base import (
     NextRequestMiddlewareType,
 )
 from aiogram.dispatcher.flags import get_flag
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import CallbackQuery, TelegramObject
@@ -115,7 +115,8 @@ class CallbackAnswerPolicy(BaseMiddleware):
     """Every button press is answered exactly once, so the phone stops its spinner.
 
     Outer middleware of callback queries: after the handler (or when no handler took the
-    press) it answers, without a text, each press nobody answered. A handler answers itself
+    press) it answers, without a text, each press nobody answered (also when a reply to
+    Telegram failed). A handler answers itself
     only to say something (a toast or an alert), or first thing before slow work (a chart, a
     file), so the spinner stops at once. When the handler fails, the error handler answers
     with its apology instead.
@@ -128,15 +129,26 @@ class CallbackAnswerPolicy(BaseMiddleware):
         token = _answered.set(answered)
         try:
             result = await handler(event, data)
+        except TelegramAPIError:
+            # A reply failed: the error handler tells the user in the chat; the press itself
+            # still gets its answer here, so the spinner stops.
+            if event.id not in answered:
+                await self._answer(event)
+            raise
         finally:
             _answered.reset(token)
         if event.id not in answered:
-            try:
-                await event.answer()
-            except TelegramBadRequest as error:
-                # Too late (a slow handler let the query expire): the screen is there anyway.
-                logger.info("button press not answered: %s", error.message)
+            await self._answer(event)
         return result
+
+    @staticmethod
+    async def _answer(event: CallbackQuery) -> None:
+        try:
+            await event.answer()
+        except TelegramAPIError as error:
+            # Too late (a slow handler let the query expire), or Telegram is unreachable: the
+            # screen, or the error handler's message, is what the user sees.
+            logger.info("button press not answered: %s", type(error).__name__)
 
 
 class RecordCallbackAnswers(BaseRequestMiddleware):

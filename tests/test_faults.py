@@ -78,7 +78,6 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
 ):
     teacher = tg.user(world.teacher.telegram_id)
     await _fill(harness, teacher, item)
-    harness.recorder.add_result(True)  # answerCallbackQuery
     for _attempt in range(3):  # editMessageReplyMarkup of the card: fails every retry
         harness.recorder.add_error(500, "Internal Server Error")
 
@@ -89,6 +88,8 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
         assert (await session.scalars(select(FsmRecord))).all() == []  # the draft was used up
     told = [r.text for r in requests if isinstance(r, SendMessage)]
     assert told == [_(DELIVERY_FAILED)]
+    # The press is answered after the failed reply (CallbackAnswerPolicy): the spinner stops.
+    assert [type(r) for r in requests].count(AnswerCallbackQuery) == 1
     # Pressing «Отправить» again on the old card can't store a second report.
     await harness.click(teacher, ReportNav(action="submit").pack())
     assert await count_reports(session_factory) == 1
@@ -99,7 +100,6 @@ async def test_long_flood_wait_is_not_slept_inline(
 ):
     teacher = tg.user(world.teacher.telegram_id)
     await _fill(harness, teacher, item)
-    harness.recorder.add_result(True)  # answerCallbackQuery
     harness.recorder.add_error(429, "Too Many Requests: retry after 600", retry_after=600)
     requests = await harness.click(teacher, ReportNav(action="submit").pack())
     assert slept == []

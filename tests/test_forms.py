@@ -504,9 +504,9 @@ async def test_evidence_updates_one_prompt_and_the_confirmation_brings_the_menu(
         )
         assert isinstance(confirmation.reply_markup, ReplyKeyboardMarkup)
         assert [type(r).__name__ for r in sent] == [
-            "AnswerCallbackQuery",
             "EditMessageReplyMarkup",  # the card stays, without its buttons
             "SendMessage",
+            "AnswerCallbackQuery",  # after the handler (CallbackAnswerPolicy)
         ]
 
 

@@ -98,3 +98,12 @@ def test_the_checker_sees_wrong_way_imports(tmp_path):
 def test_bot_holds_only_the_wiring():
     direct = sorted(p.name for p in (ROOT / "bot").glob("*.py"))
     assert len(direct) <= MAX_BOT_MODULES, direct
+
+
+def test_no_module_over_600_lines():
+    long = {
+        module: lines
+        for module, path in _modules().items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert long == {}

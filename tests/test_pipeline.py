@@ -291,7 +291,7 @@ async def test_no_transaction_is_open_during_bot_api_calls_of_a_typical_report(
         queries = [s for s in statements if s.split()[0] not in {"BEGIN", "COMMIT", "ROLLBACK"}]
         per_update.append((len(queries), len(commits)))
     # A typed answer's new form message has an id only once Telegram returns it: that id is
-    # written in a second short transaction (handlers/report.py `_show`); buttons: one.
+    # written in a second short transaction (handlers/report/card.py `show`); buttons: one.
     typed = {0, 3}
     assert all(c == (2 if i in typed else 1) for i, (_, c) in enumerate(per_update)), per_update
     # Three are the pipeline's own: the first read (user, form, handled mark), the form's

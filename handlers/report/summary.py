@@ -67,10 +67,6 @@ async def submit(
         text = _("Report №{id} was already sent.").format(id=report.id)
     # The card stays as the record of what was sent, without its buttons; the confirmation
     # brings the menu for what comes next (one message, not a separate «Что дальше?»).
-    # The one press answered by hand: answered before the card's edit, it stops the spinner
-    # also when that edit or the confirmation fails (the error handler then only sends its
-    # notice; tests/test_faults.py).
-    await query.answer()
     if isinstance(query.message, Message):
         await replies.edit_markup(query.message, None)
         await query.message.answer(
