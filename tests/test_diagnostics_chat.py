@@ -333,6 +333,14 @@ async def test_typed_answers_and_fallbacks_keep_the_run(
         _("This button is no longer active.")
     ]
     assert await count(session_factory, Answer) == 0
+    # A share is 0-100 %, as the questionnaire says (issue 17.20): 150 is refused, not stored.
+    share = MSH.questions_for(FULL)[number_at]
+    assert (share.range_min, share.range_max) == (0, 100)
+    (hint,) = texts(await harness.send(coordinator, "150"))
+    assert hint == _("Please send a number from {min} to {max}.").format(min=0, max=100)
+    (hint,) = texts(await harness.send(coordinator, "-3"))
+    assert hint == _("Please send a number from {min} to {max}.").format(min=0, max=100)
+    assert await count(session_factory, Answer) == 0
 
     sent = await harness.send(coordinator, "12,5")
     async with session_factory() as session:

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from models.diagnostics import Problem, QuestionnaireError, load_questionnaire, parse_questionnaire
+from models.diagnostics import (
+    AnswerError,
+    Problem,
+    QuestionnaireError,
+    check_answer,
+    load_questionnaire,
+    parse_questionnaire,
+    questionnaire_to_dict,
+)
 from tests.diagnostics_data import HEADER, SMALL, parse
 
 # --- validation ------------------------------------------------------------------------------
@@ -271,3 +279,49 @@ def test_a_document_that_is_not_a_table() -> None:
     with pytest.raises(QuestionnaireError) as caught:
         parse_questionnaire([])  # type: ignore[arg-type]
     assert caught.value.problems == (Problem("", "type_invalid"),)
+
+
+def test_a_number_questions_range_is_data() -> None:
+    """A share is 0-100 % because the questionnaire says so (issue 17.20), not the code."""
+    found = problems_of(
+        ONE_DIRECTION
+        + """
+[[questions]]
+code = "share"
+direction = "a"
+kind = "number"
+text = "Доля, %"
+bands = [{min = 0, points = 0}]
+range = {min = 100, max = 0}
+
+[[questions]]
+code = "yes"
+direction = "a"
+kind = "choice"
+text = "Да?"
+options = [{label = "нет", points = 0}, {label = "да", points = 1}]
+range = {min = 0}
+"""
+    )
+    assert found == {
+        Problem("questions.share.range", "range_invalid"),
+        Problem("questions.yes.range", "key_unexpected"),
+    }
+    questionnaire = parse(
+        ONE_DIRECTION
+        + """
+[[questions]]
+code = "share"
+direction = "a"
+kind = "number"
+text = "Доля, %"
+bands = [{min = 0, points = 0}]
+range = {min = 0, max = 100}
+"""
+    )
+    share = questionnaire.question("share")
+    assert [share.in_range(v) for v in (-1, 0, 55.5, 100, 150)] == [False, True, True, True, False]
+    with pytest.raises(AnswerError):
+        check_answer(share, 150)
+    # The range survives the trip through the database's stored definition.
+    assert questionnaire_to_dict(questionnaire)["questions"][0]["range"] == {"min": 0, "max": 100}

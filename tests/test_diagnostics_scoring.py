@@ -60,7 +60,10 @@ def answer_all(
     answers: dict[str, AnswerValue] = {}
     for question in questionnaire.questions_for(profile):
         if question.kind == "number":
-            answers[question.code] = 0.0 if question.code in absent else 1000.0
+            # The ends of what the questionnaire accepts (a share: 0-100 %).
+            low = question.range_min if question.range_min is not None else 0.0
+            high = question.range_max if question.range_max is not None else 1000.0
+            answers[question.code] = float(low if question.code in absent else high)
         elif question.kind == "text":
             answers[question.code] = ""
         else:
@@ -400,7 +403,12 @@ def _valid_answer(question: Question) -> st.SearchStrategy[AnswerValue | None]:
     if question.kind == "text":
         base: st.SearchStrategy[AnswerValue] = st.text(max_size=20)
     elif question.kind == "number":
-        base = st.floats(allow_nan=False, allow_infinity=False)
+        base = st.floats(
+            min_value=question.range_min,
+            max_value=question.range_max,
+            allow_nan=False,
+            allow_infinity=False,
+        )
     else:
         base = st.integers(min_value=0, max_value=len(question.options) - 1)
     choices: list[st.SearchStrategy[AnswerValue | None]] = [base, st.none()]

@@ -197,6 +197,21 @@ def expected_text(question: diagnostics.Question | None) -> str:
     )
 
 
+def _number(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def range_text(question: diagnostics.Question) -> str:
+    low, high = question.range_min, question.range_max
+    if low is not None and high is not None:
+        return _("Please send a number from {min} to {max}.").format(
+            min=_number(low), max=_number(high)
+        )
+    if low is not None:
+        return _("Please send a number not less than {min}.").format(min=_number(low))
+    return _("Please send a number not greater than {max}.").format(max=_number(high or 0))
+
+
 async def typed_run(
     message: Message, state: FSMContext, user: User, session: AsyncSession
 ) -> runs.RunView | None:
@@ -235,6 +250,10 @@ async def typed_answer(
         number = parse_number(text)
         if number is None:
             await message.answer(expected_text(question))
+            return
+        if not question.in_range(number):
+            # The range is the questionnaire's: a share can't be 150 %.
+            await message.answer(range_text(question))
             return
         value = number
     else:

@@ -167,6 +167,14 @@ class Question:
     met_at: float | None = None
     applies_to: AppliesTo = AppliesTo()
     respondent: str | None = None
+    # The numbers a number question accepts (inclusive; None: open), from the data.
+    range_min: float | None = None
+    range_max: float | None = None
+
+    def in_range(self, value: float) -> bool:
+        return (self.range_min is None or value >= self.range_min) and (
+            self.range_max is None or value <= self.range_max
+        )
 
     @property
     def scored(self) -> bool:
@@ -325,6 +333,8 @@ def check_answer(question: Question, value: AnswerValue) -> None:
     if question.kind == "number":
         if not math.isfinite(value):
             raise AnswerError(question.code, "number_invalid")
+        if not question.in_range(value):
+            raise AnswerError(question.code, "number_out_of_range")
         return
     if not isinstance(value, int):
         raise AnswerError(question.code, "answer_type_invalid")

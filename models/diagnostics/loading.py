@@ -118,6 +118,12 @@ def questionnaire_to_dict(questionnaire: Questionnaire) -> dict[str, Any]:
             ]
         if question.met_at is not None:
             item["met_at"] = question.met_at
+        if question.range_min is not None or question.range_max is not None:
+            item["range"] = {
+                k: v
+                for k, v in (("min", question.range_min), ("max", question.range_max))
+                if v is not None
+            }
         if question.respondent is not None:
             item["respondent"] = question.respondent
         applies: dict[str, Any] = {}

@@ -232,6 +232,19 @@ class BandSchema(_Table):
     max: Number | None = None
 
 
+class RangeSchema(_Table):
+    """The numbers a number question accepts, both ends inclusive (a share: 0 to 100)."""
+
+    min: Number | None = None
+    max: Number | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSchema:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise problem("range_invalid")
+        return self
+
+
 def _school_levels(value: list[str]) -> list[str]:
     if not value:
         raise problem("value_empty")
@@ -294,6 +307,7 @@ class QuestionSchema(_Table):
     hint_en: str = ""
     options: list[OptionSchema] | None = None
     bands: list[BandSchema] | None = None
+    range: RangeSchema | None = None
     # The points of «да» when the options are the questionnaire's yesno labels.
     points: Number | None = None
     weight: Annotated[Number, AfterValidator(_positive_weight)] | None = None
@@ -331,6 +345,8 @@ class QuestionSchema(_Table):
             problems.append((("bands",), "bands_unexpected"))
         elif "bands" not in data and kind == "number":
             problems.append((("bands",), "bands_missing"))
+        if "range" in data and kind != "number":
+            problems.append((("range",), "key_unexpected"))
         if kind == "text" and number(data.get("met_at")) is not None:
             problems.append((("met_at",), "key_unexpected"))
         return checked(data, handler, problems)
@@ -416,6 +432,8 @@ class QuestionSchema(_Table):
             deficit=self.deficit,
             deficit_en=self.deficit_en,
             met_at=self.met_at,
+            range_min=None if self.range is None else self.range.min,
+            range_max=None if self.range is None else self.range.max,
             applies_to=AppliesTo() if self.applies_to is None else self.applies_to.build(),
             respondent=self.respondent or None,
         )
