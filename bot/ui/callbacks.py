@@ -267,7 +267,7 @@ class ReviewSchool(CallbackData, prefix="vsc"):
     school_id: Id
 
 
-# --- roadmap import, /roadmap and reminders (handlers/roadmap.py) ----------------------------
+# --- roadmap import, /roadmap and reminders (handlers/roadmap/) -----------------------------
 
 
 class RoadmapImportConfirm(CallbackData, prefix="mri"):
