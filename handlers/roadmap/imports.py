@@ -24,7 +24,7 @@ from bot.ui.formatting import fit, one_line
 from bot.ui.keyboards import roadmap as kb
 from bot.ui.replies import show
 from bot.ui.states import RoadmapImport
-from handlers.roadmap.texts import due_understood
+from handlers.roadmap.texts import direction_label, due_understood
 from models import Role, School, User
 from models.errors import AccessDenied
 from models.roadmap_import import ImportErrorCode, ParsedRoadmap, RoadmapImportError, parse_roadmap
@@ -208,8 +208,15 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
     )
     if plan.updated or plan.unchanged or plan.archived or plan.restored:
         lines.append(_("Reports stay with their activities."))
+    if plan.suggested:
+        lines.append(
+            _(
+                "Direction suggested by the words of the activity: {count} of {total}. "
+                "To change it: /roadmap, ✏ next to the activity."
+            ).format(count=plan.suggested, total=len(parsed.items))
+        )
     lines += ["", _("<b>First activities:</b>")]
-    for item in parsed.items[:PREVIEW_ITEMS]:
+    for item, direction in zip(parsed.items[:PREVIEW_ITEMS], plan.directions, strict=False):
         number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
         lines.append(f"{number}{escape(one_line(item.title, 120))}")
         raw = f"«{escape(one_line(item.due_raw, 60))}»" if item.due_raw else "—"
@@ -218,6 +225,7 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
         lines.append(
             "   " + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
         )
+        lines.append("   " + _("Direction: {value}").format(value=direction_label(*direction)))
     if len(parsed.items) > PREVIEW_ITEMS:
         lines.append(_("… and {count} more.").format(count=len(parsed.items) - PREVIEW_ITEMS))
     lines += ["", _("Import this roadmap?")]

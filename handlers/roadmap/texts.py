@@ -7,6 +7,7 @@ from datetime import date
 from aiogram.utils.i18n import gettext as _
 
 from bot.ui.formatting import day
+from bot.ui.texts import direction_name
 from models.duedates import DueKind, Recurrence
 
 
@@ -39,3 +40,12 @@ def due_understood(kind: str, start: date | None, end: date | None, recurrence: 
             text += ", " + _("until {date}").format(date=day(end))
         return text
     return _("not recognised")
+
+
+def direction_label(code: str | None, suggested: bool = False) -> str:
+    """A direction's name; a suggestion from the words of the activity is marked as one."""
+    if code is None:
+        return _("no direction")
+    if suggested:
+        return _("{direction} (suggested)").format(direction=direction_name(code))
+    return direction_name(code)
