@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from bot.ui.formatting import fit, one_line, today
 from bot.ui.keyboards import roadmap as kb
 from bot.ui.paging import clamp, pages
 from bot.ui.replies import show
+from bot.ui.states import RoadmapItemEdit
 from handlers.roadmap.texts import due_understood
 from models import Role, School, User
 from models.errors import AccessDenied
@@ -54,9 +56,19 @@ def _item_lines(entry: ItemStatus, as_of: date) -> list[str]:
     ]
 
 
-async def _roadmap_screen(
+def _edit_labels(entries: list[ItemStatus]) -> list[tuple[str, int]]:
+    """«✏ n» labels: the activities' own numbers where they tell them apart on the page, else
+    the first words of each title (items added from a self-diagnosis have no number)."""
+    numbers = [one_line(entry.item.number, 12) for entry in entries]
+    if all(numbers) and len(set(numbers)) == len(numbers) and max(map(len, numbers)) <= 5:
+        return [(number, entry.item.id) for number, entry in zip(numbers, entries, strict=True)]
+    return [(one_line(entry.item.title, 28), entry.item.id) for entry in entries]
+
+
+async def roadmap_screen(
     session: AsyncSession, user: User, school: School, page: int, as_of: date
 ) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A page of the school's roadmap; its coordinator also gets «✏ n» per activity."""
     entries, total = await roadmap_page(
         session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
     )
@@ -92,20 +104,41 @@ async def _roadmap_screen(
             lines += ["", f"<b>{escape(one_line(section, 120))}</b>"]
         lines.append("")
         lines += _item_lines(entry, as_of)
+    edit: list[tuple[str, int]] = []
     if coordinator:
         lines += [
             "",
+            _("✏ opens an activity: its direction, deadline and responsible can be changed."),
             _(
                 "To update the roadmap, send the new file here; reports stay with their "
                 "activities."
             ),
         ]
-    return fit(lines), kb.roadmap_pages(school.id, page=page, total=total, per_page=PAGE_SIZE)
+        edit = _edit_labels(entries)
+    markup = kb.roadmap_pages(school.id, page=page, total=total, per_page=PAGE_SIZE, edit=edit)
+    return fit(lines), markup
+
+
+# What an activity's card keeps in the form data while it waits for a typed answer; the state
+# it came from (a report being written) is the one it returns to.
+ITEM_EDIT_KEYS = ("item_id", "prompt_id", "return_state")
+
+
+async def leave_item_edit(state: FSMContext) -> None:
+    """A typed text is no longer an activity's deadline or responsible. Only the card's own
+    keys go: a report form left for the card (its draft is in the form data) goes on."""
+    if await state.get_state() not in (RoadmapItemEdit.due, RoadmapItemEdit.responsible):
+        return
+    data = await state.get_data()
+    back = data.get("return_state")
+    await state.set_state(back if isinstance(back, str) else None)
+    await state.set_data({k: v for k, v in data.items() if k not in ITEM_EDIT_KEYS})
 
 
 async def roadmap_command(
-    message: Message, user: User, session: AsyncSession, settings: Settings
+    message: Message, state: FSMContext, user: User, session: AsyncSession, settings: Settings
 ) -> None:
+    await leave_item_edit(state)
     if user.role in (Role.TEACHER, Role.COORDINATOR):
         if user.school_id is None:
             raise AccessDenied("no_school")
@@ -123,19 +156,19 @@ async def roadmap_command(
             await message.answer(text, reply_markup=kb.school_choice(schools))
             return
         school = schools[0]
-    text, markup = await _roadmap_screen(session, user, school, 0, today(settings))
+    text, markup = await roadmap_screen(session, user, school, 0, today(settings))
     await message.answer(text, reply_markup=markup)
 
 
 async def roadmap_page_chosen(
     query: CallbackQuery,
     callback_data: RoadmapPage,
+    state: FSMContext,
     user: User,
     session: AsyncSession,
     settings: Settings,
 ) -> None:
     school = await school_for(session, user, callback_data.school_id)
-    text, markup = await _roadmap_screen(
-        session, user, school, callback_data.page, today(settings)
-    )
+    await leave_item_edit(state)
+    text, markup = await roadmap_screen(session, user, school, callback_data.page, today(settings))
     await show(query, text, markup)
