@@ -5,6 +5,10 @@ existing items by section + number + title, then by title alone, then by a renum
 a similar title; matched items are updated, new ones created, and items that came from an
 earlier file but are no longer in it are archived, never deleted. Items added in the bot (from
 a self-diagnosis, `source_row IS NULL`) are not in any file and are left alone.
+
+Directions (models/roadmap_directions.py): one the coordinator chose in the chat stays; else one
+the file names (its «Направление» column, or a section named after a direction) is taken; one
+suggested by the words of an activity only fills an item that has none.
 """
 
 from __future__ import annotations
@@ -21,39 +25,48 @@ from sqlalchemy import Row, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.audit import record
-from models.entities import ActivityReport, RoadmapItem, School, User, curator_schools
-from models.enums import Direction, Mark, Role
+from models.duedates import Due
+from models.entities import (
+    ActivityReport,
+    AuditEvent,
+    RoadmapItem,
+    School,
+    User,
+    curator_schools,
+)
+from models.enums import Mark, Role
+from models.roadmap_directions import DirectionSource, Found, directions_of
 from models.roadmap_import import ParsedItem
 
 # A renumbered row is the same item only if its title is still recognisably the same.
 SIMILAR_TITLE = 0.6
 _NUMBER_MAX = 20
-_DIRECTION_WORDS = (
-    # Order matters: «Учитель. Школьная команда» must not be read as «Школьный климат».
-    ("климат", Direction.CLIMATE),
-    ("сред", Direction.ENVIRONMENT),
-    ("знани", Direction.KNOWLEDGE),
-    ("воспитан", Direction.UPBRINGING),
-    ("здоров", Direction.HEALTH),
-    ("творч", Direction.CREATIVITY),
-    ("профориент", Direction.CAREER),
-    ("учител", Direction.TEACHER),
-    ("школьная команда", Direction.TEACHER),
-)
+# The audit action of a direction chosen in the chat: imports leave that direction alone.
+DIRECTION_SET = "roadmap_item_direction"
 
 
 # --- import ---------------------------------------------------------------------------------
 
 
+class PlannedDirection(NamedTuple):
+    """The direction an incoming activity will have; `suggested`: from its words only."""
+
+    code: str | None
+    suggested: bool = False
+
+
 @dataclass(frozen=True)
 class ImportPlan:
-    """What an import does (or did): counts of items per outcome."""
+    """What an import does (or did): counts of items per outcome, and per incoming activity
+    the direction it will have."""
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     archived: int = 0
     restored: int = 0
+    suggested: int = 0
+    directions: tuple[PlannedDirection, ...] = ()
 
 
 def _norm(text: str | None) -> str:
@@ -65,12 +78,15 @@ def _norm_number(number: str | None) -> str:
     return (number or "").strip().rstrip(".) ").replace(" ", "")
 
 
-def direction_code(text: str | None) -> str | None:
-    """The direction code for a «Направление» cell («Знание», «Школьный климат»), if it is one."""
-    if not text or len(text) > 80:
-        return None
-    normalized = _norm(text)
-    return next((code.value for word, code in _DIRECTION_WORDS if word in normalized), None)
+def due_fields(due: Due) -> dict[str, Any]:
+    """The item's deadline columns for a deadline read by `parse_due`, all five together."""
+    return {
+        "due_raw": due.raw,
+        "due_kind": due.kind.value,
+        "due_start": due.start,
+        "due_date": due.end,
+        "recurrence": due.recurrence,
+    }
 
 
 def _fields(parsed: ParsedItem, position: int) -> dict[str, Any]:
@@ -79,15 +95,11 @@ def _fields(parsed: ParsedItem, position: int) -> dict[str, Any]:
         "section": parsed.section,
         "number": (parsed.number or "")[:_NUMBER_MAX] or None,
         "title": parsed.title,
-        "direction": direction_code(parsed.direction),
         "expected_result": parsed.result,
         "responsible": parsed.responsible,
         "external_help": parsed.external_help,
+        **due_fields(parsed.due),
         "due_raw": parsed.due_raw,
-        "due_kind": parsed.due.kind.value,
-        "due_start": parsed.due.start,
-        "due_date": parsed.due.end,
-        "recurrence": parsed.due.recurrence,
         "source_row": parsed.source_row,
     }
 
@@ -164,12 +176,50 @@ async def _school_items(session: AsyncSession, school_id: int) -> Sequence[Roadm
     return rows.all()
 
 
+async def hand_set_directions(session: AsyncSession, school_id: int) -> set[int]:
+    """Items of the school whose direction the coordinator chose in the chat (the audit log
+    has it: models/roadmap_items.py records every such choice)."""
+    rows = await session.scalars(
+        select(AuditEvent.object_id)
+        .join(RoadmapItem, RoadmapItem.id == AuditEvent.object_id)
+        .where(
+            RoadmapItem.school_id == school_id,
+            AuditEvent.object_type == "roadmap_item",
+            AuditEvent.action == DIRECTION_SET,
+        )
+        .distinct()
+    )
+    return {item_id for item_id in rows if item_id is not None}
+
+
+def _direction(
+    found: Found | None, item: RoadmapItem | None, hand_set: Collection[int]
+) -> PlannedDirection:
+    """A direction chosen in the chat stays, also «no direction»; otherwise what the file
+    names wins; a suggestion from the words only fills an empty direction, never one the item
+    has (suggested by an earlier import, or given by the self-diagnosis)."""
+    if item is not None and item.id in hand_set:
+        return PlannedDirection(item.direction)
+    if found is not None and found.source is not DirectionSource.WORDS:
+        return PlannedDirection(found.code.value)
+    if item is not None and item.direction is not None:
+        return PlannedDirection(item.direction)
+    if found is not None:
+        return PlannedDirection(found.code.value, suggested=True)
+    return PlannedDirection(None)
+
+
 def _plan(
     existing: Sequence[RoadmapItem],
     incoming: Sequence[ParsedItem],
     matched: dict[int, RoadmapItem],
+    hand_set: Collection[int],
 ) -> tuple[ImportPlan, list[RoadmapItem]]:
     created = updated = unchanged = restored = 0
+    directions = [
+        _direction(found, matched.get(index), hand_set)
+        for index, found in enumerate(directions_of(incoming))
+    ]
     for index, parsed in enumerate(incoming):
         item = matched.get(index)
         if item is None:
@@ -188,7 +238,10 @@ def _plan(
         for item in existing
         if item.id not in used and not item.is_archived and item.source_row is not None
     ]
-    plan = ImportPlan(created, updated, unchanged, len(to_archive), restored)
+    suggested = sum(1 for d in directions if d.suggested)
+    plan = ImportPlan(
+        created, updated, unchanged, len(to_archive), restored, suggested, tuple(directions)
+    )
     return plan, to_archive
 
 
@@ -197,7 +250,8 @@ async def plan_import(
 ) -> ImportPlan:
     """What `apply_import` would do, for the preview; changes nothing."""
     existing = await _school_items(session, school_id)
-    plan, _ = _plan(existing, incoming, match_items(existing, incoming))
+    hand_set = await hand_set_directions(session, school_id)
+    plan, _ = _plan(existing, incoming, match_items(existing, incoming), hand_set)
     return plan
 
 
@@ -212,16 +266,19 @@ async def apply_import(
     """Bring the school's roadmap in line with a parsed file; ids of matched items are kept."""
     existing = await _school_items(session, school_id)
     matched = match_items(existing, incoming)
-    plan, to_archive = _plan(existing, incoming, matched)
+    hand_set = await hand_set_directions(session, school_id)
+    plan, to_archive = _plan(existing, incoming, matched, hand_set)
     for index, parsed in enumerate(incoming):
         fields = _fields(parsed, index + 1)
+        direction = plan.directions[index].code
         item = matched.get(index)
         if item is None:
-            session.add(RoadmapItem(school_id=school_id, **fields))
+            session.add(RoadmapItem(school_id=school_id, direction=direction, **fields))
             continue
+        if direction is not None:
+            # A file without a direction column keeps what the bot knew.
+            fields["direction"] = direction
         for name, value in fields.items():
-            if name == "direction" and value is None:
-                continue  # a file without a direction column keeps what the bot knew
             if getattr(item, name) != value:
                 setattr(item, name, value)
         item.is_archived = False
@@ -241,6 +298,7 @@ async def apply_import(
         unchanged=plan.unchanged,
         archived=plan.archived,
         restored=plan.restored,
+        suggested=plan.suggested,
     )
     return plan
 

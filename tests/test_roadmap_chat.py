@@ -6,22 +6,15 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import AsyncGenerator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram.methods import (
-    AnswerCallbackQuery,
-    EditMessageText,
-    GetFile,
-    SendMessage,
-    TelegramMethod,
-)
+from aiogram.methods import GetFile, SendMessage
 from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.i18n import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
@@ -32,58 +25,26 @@ from handlers.roadmap import PAGE_SIZE
 from models import ActivityReport, FsmRecord, Mark, RoadmapItem, User
 from models.enums import Role
 from tests.conftest import Harness, World
-from tests.telegram import RecordingSession
+from tests.roadmap_files import (
+    FIXTURES,
+    ROADMAP,
+    FileServingSession,
+    alerts,
+    import_fixture,
+    items_of,
+    key,
+    send_file,
+    texts,
+    xlsx,
+)
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-ROADMAP = FIXTURES / "roadmap_001.xlsx"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
 EXPECTED_ROADMAP = EXPECTED["files"]["roadmap_001.xlsx"]
-
-
-class FileServingSession(RecordingSession):
-    """The recording bot session, also serving getFile and file downloads from memory."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.files: dict[str, bytes] = {}
-        self.downloads: list[str] = []
-
-    def _default_result(self, method: TelegramMethod[Any]) -> Any:
-        if isinstance(method, GetFile):
-            data = self.files.get(method.file_id, b"")
-            return {
-                "file_id": method.file_id,
-                "file_unique_id": f"u-{method.file_id}",
-                "file_size": len(data),
-                "file_path": f"documents/{method.file_id}",
-            }
-        return super()._default_result(method)
-
-    async def stream_content(
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        self.downloads.append(url)
-        data = self.files[url.rsplit("/", 1)[1]]
-        for start in range(0, len(data), chunk_size):
-            yield data[start : start + chunk_size]
 
 
 @pytest.fixture
 def recorder() -> FileServingSession:
     return FileServingSession()
-
-
-def texts(requests: list[Any]) -> list[str]:
-    return [r.text or "" for r in requests if isinstance(r, SendMessage | EditMessageText)]
-
-
-def alerts(requests: list[Any]) -> list[str]:
-    return [r.text for r in requests if isinstance(r, AnswerCallbackQuery) and r.text]
 
 
 def assert_as_expected(item: RoadmapItem, expected: dict[str, Any]) -> None:
@@ -97,33 +58,6 @@ def assert_as_expected(item: RoadmapItem, expected: dict[str, Any]) -> None:
 
 def norm(text: str | None) -> str | None:
     return " ".join(text.split()) if text is not None else None
-
-
-async def send_file(
-    harness: Harness, user, recorder: FileServingSession, name: str, data: bytes, **extra: Any
-) -> list[Any]:
-    recorder.files[f"file-{name}"] = data
-    size = extra.pop("file_size", len(data))
-    return await harness.feed(harness.updates.document(user, file_name=name, file_size=size))
-
-
-async def items_of(session_factory, school_id: int) -> list[RoadmapItem]:
-    async with session_factory() as session:
-        rows = await session.scalars(
-            select(RoadmapItem)
-            .where(RoadmapItem.school_id == school_id)
-            .order_by(RoadmapItem.position, RoadmapItem.id)
-        )
-        return list(rows)
-
-
-async def import_fixture(harness: Harness, world: World, tg, recorder, data: bytes, name: str):
-    coordinator = tg.user(world.coordinator.telegram_id)
-    preview = await send_file(harness, coordinator, recorder, name, data)
-    done = await harness.click(
-        coordinator, RoadmapImportConfirm(school_id=world.school_a.id).pack()
-    )
-    return preview, done
 
 
 async def test_roadmap_file_through_the_chat_creates_the_expected_items(
@@ -263,17 +197,6 @@ async def test_reimport_updates_items_keeps_reports_and_archives_removed_ones(
     ]
 
 
-def _xlsx(rows: list[list[Any]]) -> bytes:
-    workbook = Workbook()
-    sheet = workbook.active
-    assert isinstance(sheet, Worksheet)
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 def _zip_of(files: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -355,7 +278,7 @@ def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
         ("old.xls", OLE + b"\x00" * 512, {}, DAMAGED, True),
         (
             "people.xlsx",
-            _xlsx([["Фамилия", "Имя"], ["Иванова", "Мария"], ["Петров", "Пётр"]]),
+            xlsx([["Фамилия", "Имя"], ["Иванова", "Мария"], ["Петров", "Пётр"]]),
             {},
             NO_HEADER,
             True,
@@ -370,7 +293,7 @@ def broken_files() -> list[tuple[str, bytes, dict[str, Any], str, bool]]:
         ("huge.xlsx", b"PK", {"file_size": 25 * 1024 * 1024}, TOO_LARGE, False),
         # Issue 17.18: an empty workbook is not «a header without activities», and a file
         # named as a workbook with nothing readable inside is damaged, not «not a table».
-        ("empty.xlsx", _xlsx([]), {}, EMPTY_FILE, True),
+        ("empty.xlsx", xlsx([]), {}, EMPTY_FILE, True),
         ("garbled.xlsx", b"\x00\x13\x88garbage" * 40, {}, DAMAGED, True),
         ("stripped.xlsx", _zip_of({"readme.txt": b"x"}), {}, DAMAGED, True),
     ]
@@ -391,7 +314,7 @@ async def test_broken_files_get_their_answer_and_change_nothing(
         assert texts(sent) == [_(msgid).format(size=10)], name
         assert any(isinstance(r, GetFile) for r in sent) == downloaded, name
         assert bool(recorder.downloads) == downloaded, name
-        assert await harness.dp.fsm.storage.get_state(_key(coordinator.id)) is None, name
+        assert await harness.dp.fsm.storage.get_state(key(coordinator.id)) is None, name
     assert [
         (i.id, i.title, i.updated_at) for i in await items_of(session_factory, world.school_a.id)
     ] == before
@@ -453,14 +376,6 @@ async def test_word_roadmap_through_the_chat_matches_the_xlsx_in_every_format(
     assert [item.number for item in after if item.is_archived] == ["27"]
 
 
-def _key(user_id: int):
-    from aiogram.fsm.storage.base import StorageKey
-
-    from tests.telegram import BOT_ID
-
-    return StorageKey(bot_id=BOT_ID, chat_id=user_id, user_id=user_id)
-
-
 async def test_a_teacher_cannot_import_a_roadmap(
     harness: Harness, world: World, tg, recorder, session_factory, i18n_ru
 ):
@@ -472,9 +387,9 @@ async def test_a_teacher_cannot_import_a_roadmap(
     assert not any(isinstance(r, GetFile) for r in sent)
     # Even inside the confirmation step (forged state and data), the role is checked.
     storage = harness.dp.fsm.storage
-    await storage.set_state(_key(teacher.id), "RoadmapImport:confirm")
+    await storage.set_state(key(teacher.id), "RoadmapImport:confirm")
     await storage.set_data(
-        _key(teacher.id), {"school_id": world.school_a.id, "file_id": f"file-{ROADMAP.name}"}
+        key(teacher.id), {"school_id": world.school_a.id, "file_id": f"file-{ROADMAP.name}"}
     )
     forged = await harness.click(teacher, RoadmapImportConfirm(school_id=world.school_a.id).pack())
     assert alerts(forged) == [
@@ -614,7 +529,7 @@ async def test_a_coordinator_demoted_after_the_preview_cannot_import(
 async def test_preview_lists_the_deadlines_it_did_not_understand(
     harness: Harness, world: World, tg, recorder, i18n_ru
 ):
-    data = _xlsx(
+    data = xlsx(
         [
             ["№", "Мероприятие", "Срок проведения", "Ответственные исполнители"],
             [1, "Совещание", "до 04.10.2022", "Директор"],

@@ -2,6 +2,7 @@
 
 import io
 import json
+import tomllib
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -12,15 +13,23 @@ from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from models.duedates import DueKind
-from models.enums import DIRECTION_NAMES
+from models.enums import DIRECTION_NAMES, Direction
 from models.errors import DomainError
+from models.roadmap_directions import (
+    RULES_FILE,
+    DirectionRulesError,
+    DirectionSource,
+    direction_code,
+    direction_of,
+    parse_rules,
+    rules,
+)
 from models.roadmap_import import (
     ImportErrorCode,
     ParsedRoadmap,
     RoadmapImportError,
     parse_roadmap,
 )
-from models.roadmaps import direction_code
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEADER = ["№", "Мероприятие", "Характеристика результата", "Срок проведения", "Ответственные"]
@@ -399,3 +408,109 @@ def test_every_direction_is_read_back_from_its_name() -> None:
     assert {direction_code(name): code for code, name in DIRECTION_NAMES.items()} == {
         code: code for code in DIRECTION_NAMES
     }
+
+
+# --- directions: named in the file, or suggested by the words (models/roadmap_directions.py) -
+
+
+def test_the_real_roadmap_gets_plausible_directions_from_its_words() -> None:
+    roadmap = parse_roadmap(_fixture("roadmap_001.xlsx"), "roadmap_001.xlsx")
+    found = {item.number: direction_of(item) for item in roadmap.items}
+    suggested = {number: f.code for number, f in found.items() if f is not None}
+
+    # No «Направление» column and no sections: everything comes from the words.
+    assert {f.source for f in found.values() if f is not None} == {DirectionSource.WORDS}
+    assert len(suggested) >= 0.8 * len(roadmap.items)
+    # Checked by hand against the activities' text (seeds/roadmap_tech_cluster.txt).
+    assert {number: suggested.get(number) for number in ("4", "5", "6", "7", "12", "15")} == {
+        "4": Direction.ENVIRONMENT,  # информационное сопровождение, на сайте школы
+        "5": Direction.KNOWLEDGE,  # посещение уроков, организация учебного процесса
+        "6": Direction.ENVIRONMENT,  # аккаунты в соцсетях ВКонтакте, Телеграмм
+        "7": Direction.CLIMATE,  # опрос обучающихся и родителей, обратная связь
+        "12": Direction.TEACHER,  # совещание с педагогами
+        "15": Direction.KNOWLEDGE,  # мониторинг достижения показателей
+    }
+    assert suggested["19"] == Direction.CAREER  # «День знакомства с технологическим классом»
+    assert suggested["20"] == Direction.TEACHER  # методическая помощь педагогам
+
+
+def _item(title: str, *, section: str | None = None, direction: str | None = None) -> Any:
+    rows: list[list[Any]] = [["№", "Мероприятие", "Направление", "Срок проведения"]]
+    if section:
+        rows.append(["1.", section, None, None])
+    rows.append(["1.1", title, direction, "до 01.10.2026"])
+    (item,) = parse_roadmap(_xlsx(("Лист1", rows, [])), "r.xlsx").items
+    assert (item.section, item.direction) == (section, direction)
+    return item
+
+
+def test_a_direction_named_in_the_file_wins_over_the_words() -> None:
+    survey = "Анкетирование родителей об удовлетворённости"
+    assert direction_of(_item(survey)) == (Direction.CLIMATE, DirectionSource.WORDS)
+    assert direction_of(_item(survey, section="Раздел 2. Здоровье")) == (
+        Direction.HEALTH,
+        DirectionSource.SECTION,
+    )
+    assert direction_of(_item(survey, section="II. Здоровье", direction="Профориентация")) == (
+        Direction.CAREER,
+        DirectionSource.COLUMN,
+    )
+    # A cell naming two directions names none; a section about something else only adds words.
+    assert direction_of(_item(survey, direction="Знание, Воспитание")) == (
+        Direction.CLIMATE,
+        DirectionSource.WORDS,
+    )
+    assert direction_of(_item("Приказ", section="Работа с кадрами")) == (
+        Direction.TEACHER,
+        DirectionSource.WORDS,
+    )
+    assert direction_of(_item("Приказ", section="Организационные мероприятия")) is None
+
+
+def test_section_names_and_words_read_as_the_rules_file_says() -> None:
+    named = rules().named
+    for section, code in [
+        ("Магистральное направление «Знание»", Direction.KNOWLEDGE),
+        ("Ключевое условие «Учитель. Школьная команда»", Direction.TEACHER),
+        ("3. Школьный климат", Direction.CLIMATE),
+        ("Образовательная среда", Direction.ENVIRONMENT),
+        ("Формирование знаний о здоровом образе жизни", None),
+        ("Мероприятия на уровне среднего общего образования", None),
+    ]:
+        assert named(section, anywhere=False) == code, section
+    suggest = rules().suggest
+    assert suggest({"title": "Хор ветеранов педагогического труда"}) == Direction.CREATIVITY
+    assert suggest({"title": "Хорошо организованный праздник"}) is None  # not «хор»
+    assert suggest({"title": "Сдача норм ГТО"}) == Direction.HEALTH
+    # «педагог-психолог» is the climate's phrase, not the teacher's word.
+    assert suggest({"title": "Консультации педагога-психолога"}) == Direction.CLIMATE
+    assert suggest({"title": "Совещание с педагогами", "result": "Опрос"}) == Direction.TEACHER
+
+
+def test_the_rules_file_is_checked_when_it_is_loaded() -> None:
+    assert {code for code, _words in rules().words} == set(Direction)
+    raw = tomllib.loads(RULES_FILE.read_text(encoding="utf-8"))
+    raw["extra"] = 1
+    raw["weights"]["title"] = -1
+    entries = raw["directions"]
+    entries[0]["words"] = ["Урок", "урок в", "урок", "урок"]
+    entries[1]["code"] = "magic"
+    entries[2]["code"] = entries[3]["code"]
+    entries[4]["colour"] = "red"
+
+    with pytest.raises(DirectionRulesError) as caught:
+        parse_rules(raw)
+
+    problems = "\n".join(caught.value.problems)
+    for expected in (
+        "extra: unknown key",
+        "weights: whole numbers",
+        "directions[0].words: «Урок» must be lower-case",
+        "directions[0].words: «урок в» has a stop word",
+        "directions[0].words: a phrase is listed twice",
+        "directions[1].code: «magic» is not a direction",
+        "directions[3].code: «creativity» is listed twice",
+        "directions[4].colour: unknown key",
+        "directions: missing upbringing, health",
+    ):
+        assert expected in problems

@@ -267,7 +267,7 @@ class ReviewSchool(CallbackData, prefix="vsc"):
     school_id: Id
 
 
-# --- roadmap import, /roadmap and reminders (handlers/roadmap.py) ----------------------------
+# --- roadmap import, /roadmap and reminders (handlers/roadmap/) -----------------------------
 
 
 class RoadmapImportConfirm(CallbackData, prefix="mri"):
@@ -298,3 +298,29 @@ class StatusSchool(CallbackData, prefix="st"):
 
 class StatusPage(CallbackData, prefix="stp"):
     page: Id
+
+
+# --- a roadmap activity's card (handlers/roadmap/items.py) ------------------------------------
+
+
+class ItemAction(StrEnum):
+    """The buttons of a roadmap activity's card, and «✏ n» in /roadmap (OPEN)."""
+
+    OPEN = "open"
+    DIRECTION = "direction"  # the directions to choose from
+    NO_DIRECTION = "no_direction"
+    DUE = "due"  # ask for the deadline
+    RESPONSIBLE = "responsible"  # ask for the responsible
+    LIST = "list"  # back to the /roadmap page that holds the activity
+
+
+class RoadmapItemAction(CallbackData, prefix="mia"):
+    """On one roadmap activity; the item's school is re-checked in the database."""
+
+    action: ItemAction
+    item_id: Id
+
+
+class RoadmapItemDirection(CallbackData, prefix="mid"):
+    item_id: Id
+    code: Direction

@@ -53,3 +53,10 @@ class RoadmapImport(StatesGroup):
     """Between the preview of a roadmap file and «Импортировать» / «Отмена»."""
 
     confirm = State()
+
+
+class RoadmapItemEdit(StatesGroup):
+    """A coordinator typing an activity's deadline or responsible; the item id is in the data."""
+
+    due = State()
+    responsible = State()

@@ -1,9 +1,6 @@
-"""The school's roadmap: import from the files schools keep, /roadmap, reminder buttons.
-
-Import: a coordinator sends the file; the bot downloads it through the Bot API, parses it and
-shows a preview; «Импортировать» downloads it again (only the file id and a hash wait in the
-FSM data), checks it is the same file and applies it. Reminders: the digests are queued and
-rendered by bot/jobs/reminders.py; here are /mute, /unmute and the buttons under a digest.
+"""Roadmap import: a coordinator sends the file; the bot downloads it through the Bot API,
+parses it and shows a preview; «Импортировать» downloads it again (only the file id and a hash
+wait in the FSM data), checks it is the same file and applies it.
 """
 
 from __future__ import annotations
@@ -12,45 +9,29 @@ import asyncio
 import hashlib
 import io
 import logging
-from datetime import date
 from html import escape
 from pathlib import PurePath
 
-from aiogram import Bot, F, Router
+from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Settings
-from bot.ui.access import EVERY_ROLE, SCHOOL_STAFF, allow
-from bot.ui.callbacks import ReminderMute, ReminderReport, RoadmapImportConfirm, RoadmapPage
-from bot.ui.formatting import day, fit, one_line, today
+from bot.ui.callbacks import RoadmapImportConfirm
+from bot.ui.formatting import fit, one_line
 from bot.ui.keyboards import roadmap as kb
-from bot.ui.paging import clamp, pages
 from bot.ui.replies import show
 from bot.ui.states import RoadmapImport
-from handlers.report import report_start
+from handlers.roadmap.texts import direction_label, due_understood
 from models import Role, School, User
-from models.audit import record
-from models.duedates import DueKind, Recurrence
 from models.errors import AccessDenied
 from models.roadmap_import import ImportErrorCode, ParsedRoadmap, RoadmapImportError, parse_roadmap
-from models.roadmaps import (
-    ImportPlan,
-    ItemStatus,
-    apply_import,
-    plan_import,
-    roadmap_page,
-)
-from models.users import count_visible_schools, school_for, visible_schools
+from models.roadmaps import ImportPlan, apply_import, plan_import
+from models.users import school_for
 
 logger = logging.getLogger(__name__)
-STAFF = allow(SCHOOL_STAFF)
-COORDINATOR = allow(Role.COORDINATOR)
-EVERYONE = allow(EVERY_ROLE)
 
 # The parser's own limit; the Bot API can't hand out more than 20 MB anyway.
 MAX_FILE_BYTES = 10 * 1024 * 1024
@@ -62,38 +43,6 @@ ROADMAP_SUFFIXES = frozenset(
     {"", ".xlsx", ".xlsm", ".xls", ".ods", ".docx", ".doc", ".csv", ".tsv", ".txt"}
 )
 PREVIEW_ITEMS = 5
-PAGE_SIZE = 8
-
-
-def recurrence_name(code: str | None) -> str:
-    names: dict[str, str] = {
-        Recurrence.DAILY: _("daily"),
-        Recurrence.WEEKLY: _("weekly"),
-        Recurrence.BIWEEKLY: _("every two weeks"),
-        Recurrence.MONTHLY: _("monthly"),
-        Recurrence.QUARTERLY: _("quarterly"),
-        Recurrence.HALF_YEARLY: _("twice a year"),
-        Recurrence.YEARLY: _("yearly"),
-        Recurrence.PER_SCHEDULE: _("by a separate schedule"),
-        Recurrence.ONGOING: _("ongoing"),
-    }
-    return names.get(code or "", _("repeating"))
-
-
-def due_understood(kind: str, start: date | None, end: date | None, recurrence: str | None) -> str:
-    """What the bot read from a deadline text, for the preview and /roadmap."""
-    if kind == DueKind.DATE:
-        if start is None or start == end:
-            return _("by {date}").format(date=day(end))
-        return day(end)
-    if kind == DueKind.PERIOD:
-        return _("{start} – {end}").format(start=day(start), end=day(end))
-    if kind == DueKind.RECURRING:
-        text = recurrence_name(recurrence)
-        if end is not None:
-            text += ", " + _("until {date}").format(date=day(end))
-        return text
-    return _("not recognised")
 
 
 def import_error_text(error: RoadmapImportError) -> str:
@@ -259,8 +208,15 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
     )
     if plan.updated or plan.unchanged or plan.archived or plan.restored:
         lines.append(_("Reports stay with their activities."))
+    if plan.suggested:
+        lines.append(
+            _(
+                "Direction suggested by the words of the activity: {count} of {total}. "
+                "To change it: /roadmap, ✏ next to the activity."
+            ).format(count=plan.suggested, total=len(parsed.items))
+        )
     lines += ["", _("<b>First activities:</b>")]
-    for item in parsed.items[:PREVIEW_ITEMS]:
+    for item, direction in zip(parsed.items[:PREVIEW_ITEMS], plan.directions, strict=False):
         number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
         lines.append(f"{number}{escape(one_line(item.title, 120))}")
         raw = f"«{escape(one_line(item.due_raw, 60))}»" if item.due_raw else "—"
@@ -269,6 +225,7 @@ def _preview(parsed: ParsedRoadmap, plan: ImportPlan, *, school: School, filenam
         lines.append(
             "   " + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
         )
+        lines.append("   " + _("Direction: {value}").format(value=direction_label(*direction)))
     if len(parsed.items) > PREVIEW_ITEMS:
         lines.append(_("… and {count} more.").format(count=len(parsed.items) - PREVIEW_ITEMS))
     lines += ["", _("Import this roadmap?")]
@@ -401,182 +358,3 @@ async def import_fallback(message: Message) -> None:
     await message.answer(
         _("Press «Import» or «Cancel» under the preview above, or send another file.")
     )
-
-
-# --- /roadmap -------------------------------------------------------------------------------
-
-
-def _status(entry: ItemStatus, as_of: date) -> str:
-    item = entry.item
-    parts = []
-    if entry.done:
-        parts.append(_("✅ done"))
-    elif item.due_date is not None and item.due_date < as_of:
-        parts.append(_("⚠ overdue"))
-    if entry.reports:
-        parts.append(_("reports: {count}").format(count=entry.reports))
-    elif not entry.done:
-        parts.append(_("no report"))
-    return " · ".join(parts)
-
-
-def _item_lines(entry: ItemStatus, as_of: date) -> list[str]:
-    item = entry.item
-    number = f"{escape(one_line(item.number, 10))}. " if item.number else ""
-    raw = f"«{escape(one_line(item.due_raw, 80))}»" if item.due_raw else "—"
-    understood = due_understood(item.due_kind, item.due_start, item.due_date, item.recurrence)
-    return [
-        f"<b>{number}</b>{escape(one_line(item.title, 160))}",
-        "   "
-        + _("Deadline: {raw} → {understood}").format(raw=raw, understood=understood)
-        + f" · {_status(entry, as_of)}",
-    ]
-
-
-async def _roadmap_screen(
-    session: AsyncSession, user: User, school: School, page: int, as_of: date
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    entries, total = await roadmap_page(
-        session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
-    )
-    coordinator = user.role == Role.COORDINATOR and user.school_id == school.id
-    if total == 0:
-        if coordinator:
-            text = _(
-                "The roadmap of {school} is empty. To upload it, send the roadmap file "
-                "(Word .docx, Excel .xlsx or .xls, LibreOffice .ods or CSV) to this chat."
-            )
-        elif user.role == Role.TEACHER:
-            text = _("The roadmap of {school} is empty. The school coordinator can upload it.")
-        else:
-            text = _("The roadmap of {school} is empty.")
-        return text.format(school=escape(school.short_name)), None
-    page = clamp(page, total, PAGE_SIZE)
-    if not entries:
-        entries, _total = await roadmap_page(
-            session, school.id, offset=page * PAGE_SIZE, limit=PAGE_SIZE
-        )
-    lines = [
-        _("<b>Roadmap of {school}</b> · activities: {total} · page {page} of {pages}").format(
-            school=escape(school.short_name),
-            total=total,
-            page=page + 1,
-            pages=pages(total, PAGE_SIZE),
-        )
-    ]
-    section: str | None = None
-    for entry in entries:
-        if entry.item.section and entry.item.section != section:
-            section = entry.item.section
-            lines += ["", f"<b>{escape(one_line(section, 120))}</b>"]
-        lines.append("")
-        lines += _item_lines(entry, as_of)
-    if coordinator:
-        lines += [
-            "",
-            _(
-                "To update the roadmap, send the new file here; reports stay with their "
-                "activities."
-            ),
-        ]
-    return fit(lines), kb.roadmap_pages(school.id, page=page, total=total, per_page=PAGE_SIZE)
-
-
-async def roadmap_command(
-    message: Message, user: User, session: AsyncSession, settings: Settings
-) -> None:
-    if user.role in (Role.TEACHER, Role.COORDINATOR):
-        if user.school_id is None:
-            raise AccessDenied("no_school")
-        school = await school_for(session, user, user.school_id)
-    else:
-        total = await count_visible_schools(session, user)
-        if total == 0:
-            await message.answer(_("No schools yet."))
-            return
-        schools = await visible_schools(session, user, limit=kb.SCHOOLS_SHOWN)
-        if total > 1:
-            text = _("Whose roadmap? Choose the school:")
-            if total > len(schools):
-                text += "\n" + _("… and {count} more.").format(count=total - len(schools))
-            await message.answer(text, reply_markup=kb.school_choice(schools))
-            return
-        school = schools[0]
-    text, markup = await _roadmap_screen(session, user, school, 0, today(settings))
-    await message.answer(text, reply_markup=markup)
-
-
-async def roadmap_page_chosen(
-    query: CallbackQuery,
-    callback_data: RoadmapPage,
-    user: User,
-    session: AsyncSession,
-    settings: Settings,
-) -> None:
-    school = await school_for(session, user, callback_data.school_id)
-    text, markup = await _roadmap_screen(
-        session, user, school, callback_data.page, today(settings)
-    )
-    await show(query, text, markup)
-
-
-# --- mute -----------------------------------------------------------------------------------
-
-
-def _set_muted(session: AsyncSession, user: User, muted: bool) -> str:
-    if user.reminders_muted != muted:
-        user.reminders_muted = muted
-        record(
-            session,
-            actor_id=user.id,
-            action="reminders_muted" if muted else "reminders_unmuted",
-            object_type="user",
-            object_id=user.id,
-        )
-    if muted:
-        return _("Reminders are off. /unmute turns them back on.")
-    return _("Reminders are on. /mute turns them off.")
-
-
-async def mute_command(message: Message, user: User, session: AsyncSession) -> None:
-    await message.answer(_set_muted(session, user, True), reply_markup=kb.unmute())
-
-
-async def unmute_command(message: Message, user: User, session: AsyncSession) -> None:
-    await message.answer(_set_muted(session, user, False))
-
-
-async def mute_button(
-    query: CallbackQuery, callback_data: ReminderMute, user: User, session: AsyncSession
-) -> None:
-    muted = callback_data.action == "mute"
-    text = _set_muted(session, user, muted)
-    if isinstance(query.message, Message):
-        await query.message.answer(text, reply_markup=kb.unmute() if muted else None)
-
-
-async def reminder_report(
-    query: CallbackQuery, state: FSMContext, user: User, session: AsyncSession, settings: Settings
-) -> None:
-    if not isinstance(query.message, Message):
-        await query.answer(_("Send /report to report an activity."), show_alert=True)
-        return
-    # The same start as /report: resumes a draft if there is one, otherwise begins anew.
-    await report_start(query.message, state, user, session, settings)
-
-
-def create_router() -> Router:
-    """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    router = Router(name=__name__)
-    r = router.message.register
-    c = router.callback_query.register
-    r(roadmap_command, Command("roadmap"), flags=EVERYONE)
-    c(roadmap_page_chosen, RoadmapPage.filter(), flags=EVERYONE)
-    r(mute_command, Command("mute"), flags=EVERYONE)
-    r(unmute_command, Command("unmute"), flags=EVERYONE)
-    c(mute_button, ReminderMute.filter(), flags=EVERYONE)
-    c(reminder_report, ReminderReport.filter(), flags=STAFF)
-    r(roadmap_document, StateFilter(None, RoadmapImport.confirm), F.document, flags=STAFF)
-    c(import_confirmed, RoadmapImport.confirm, RoadmapImportConfirm.filter(), flags=COORDINATOR)
-    r(import_fallback, RoadmapImport.confirm, flags=COORDINATOR)
-    return router
