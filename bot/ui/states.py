@@ -53,3 +53,9 @@ class RoadmapImport(StatesGroup):
     """Between the preview of a roadmap file and «Импортировать» / «Отмена»."""
 
     confirm = State()
+
+
+class SurveyAnswering(StatesGroup):
+    """A respondent in the middle of an anonymous survey; the answers are in the form data."""
+
+    question = State()
