@@ -53,11 +53,11 @@ async def test_a_run_takes_survey_figures_instead_of_a_guess(
         run = await runs.start_run(session, school=world.school_a, row=row, actor_id=None)
         view = await runs.load_run(session, run)
         notes = []
-        while (question := view.current) is not None:
-            if question.respondent == "parents":
+        while (current := view.current) is not None:
+            if current.respondent == "parents":
                 notes.append(await take_survey_answers(session, view, settings))
                 continue
-            await runs.save_answer(session, view, view.question_ids[question.code], 0)
+            await runs.save_answer(session, view, view.question_ids[current.code], 0)
         parents = sv.questions("risk500", "parents")
         for question in parents:
             assert view.answers[question.code] == len(question.options) - 1
