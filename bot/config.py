@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Per-user flood control: sustained updates per second and burst; 0 turns it off.
     throttle_rate: float = Field(default=4.0, ge=0)
     throttle_burst: int = Field(default=12, ge=1)
+    # Anonymous surveys: results of a group are shown only from this many responses on.
+    survey_min_responses: int = Field(default=5, ge=2, le=1000)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from handlers import (
     roadmap,
     start,
     status,
+    surveys,
 )
 
 
@@ -30,5 +31,6 @@ def get_routers() -> list[Router]:
         export.create_router(),
         diagnostics.create_router(),
         roadmap.create_router(),
+        surveys.create_router(),
         fallback.create_router(),
     ]

@@ -13,10 +13,12 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config import Settings
 from bot.ui.access import public
 from bot.ui.commands import set_user_commands
 from bot.ui.keyboards.report import main_menu
 from bot.ui.texts import role_name
+from handlers.surveys import respond as surveys
 from models import Role, User
 from models.errors import InviteError
 from models.invites import looks_like_token, redeem_invite
@@ -67,6 +69,7 @@ async def start(
     state: FSMContext,
     bot: Bot,
     i18n: I18n,
+    settings: Settings,
 ) -> None:
     payload = (command.args or "").strip()
     if not payload:
@@ -88,6 +91,9 @@ async def start(
 
     if not looks_like_token(payload):
         await message.answer(invite_problem(InviteError("invite_unknown")))
+        return
+    # Survey links are /start payloads too: a survey token is looked up first, by its hash.
+    if await surveys.open_link(message, payload, session, state, settings):
         return
     tg_user = message.from_user
     assert tg_user is not None  # private-chat messages always have a sender

@@ -27,6 +27,7 @@ from bot.ui.markup import Keyboard
 from bot.ui.paging import add_pager, clamp
 from bot.ui.texts import direction_name, level_name, mark_name, review_state_name
 from exports.charts import Bar, ChartLabels, progress_chart
+from handlers.surveys.texts import status_line as survey_status_line
 from models import EvidenceKind, Role, School, User
 from models.stats import (
     SchoolFigures,
@@ -146,6 +147,7 @@ async def _school_detail(
     lines = [
         f"<b>{escape(school.name)}</b>",
         _line(figures, today),
+        *[line for line in [await survey_status_line(session, school.id, settings)] if line],
         "",
         _("<b>Progress by direction</b> (done / activities · reports):"),
     ]

@@ -339,3 +339,57 @@ class FsmRecord(Base):
     state: Mapped[str | None] = mapped_column(String(200))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Survey(Base):
+    """An anonymous survey of one group of one school, answered through a deep link.
+
+    Anonymous by construction: no row here or in the two tables below holds a Telegram id, a
+    user id of a respondent or a time finer than the day. Answers are only counters.
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (Index("ix_surveys_school_closes", "school_id", "closes_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id", ondelete="CASCADE"))
+    form: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(32))
+    audience: Mapped[str] = mapped_column(String(16))
+    # Pupils' grades the survey is for, comma-separated ("6,9"); None for parents and teachers.
+    grades: Mapped[str | None] = mapped_column(String(40))
+    # SHA-256 of the link's token, like invites; a new link replaces it.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Keys the respondents' one-way digests; set to None when the survey closes.
+    salt: Mapped[str | None] = mapped_column(String(64))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_on: Mapped[date] = mapped_column(Date)
+    closes_on: Mapped[date] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    last_response_on: Mapped[date | None] = mapped_column(Date)
+
+
+class SurveyRespondent(Base):
+    """A keyed digest of a respondent's Telegram id: one response each; deleted at closing."""
+
+    __tablename__ = "survey_respondents"
+
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class SurveyCount(Base):
+    """How many respondents chose an option: the only trace of an answer."""
+
+    __tablename__ = "survey_counts"
+
+    survey_id: Mapped[int] = mapped_column(
+        ForeignKey("surveys.id", ondelete="CASCADE"), primary_key=True
+    )
+    question: Mapped[str] = mapped_column(String(64), primary_key=True)
+    option: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer, default=0)

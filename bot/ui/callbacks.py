@@ -324,3 +324,50 @@ class RoadmapItemAction(CallbackData, prefix="mia"):
 class RoadmapItemDirection(CallbackData, prefix="mid"):
     item_id: Id
     code: Direction
+
+
+# --- anonymous surveys (handlers/surveys) -----------------------------------------------------
+
+# "" while the new survey's step has not been chosen yet.
+SurveyForm = Literal["", "risk500", "feedback"]
+SurveyAudience = Literal["", "students", "parents", "teachers"]
+
+
+class SurveySchool(CallbackData, prefix="svs"):
+    """/survey: a school's surveys (a municipal coordinator picks the school first)."""
+
+    school_id: Id
+    page: Id = 0
+
+
+class SurveyNew(CallbackData, prefix="svn"):
+    """The steps of a new survey, carried in the button: form, group, grades, closing."""
+
+    school_id: Id
+    form: SurveyForm = ""
+    audience: SurveyAudience = ""
+    grades: Id = 0  # bit g set = grade g
+    grades_done: bool = False
+    days: Id = 0  # one of the offered closing days; anything else asks again
+
+
+class SurveyCard(CallbackData, prefix="svc"):
+    survey_id: Id
+
+
+class SurveyManage(CallbackData, prefix="svm"):
+    survey_id: Id
+    action: Literal["close", "close_yes", "extend", "revoke", "new_link"]
+
+
+class SurveyAnswer(CallbackData, prefix="sva"):
+    """A respondent's button: the question's position and the option chosen."""
+
+    survey_id: Id
+    position: Id
+    option: Id
+
+
+class SurveyBack(CallbackData, prefix="svb"):
+    survey_id: Id
+    position: Id

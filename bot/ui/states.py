@@ -60,3 +60,9 @@ class RoadmapItemEdit(StatesGroup):
 
     due = State()
     responsible = State()
+
+
+class SurveyAnswering(StatesGroup):
+    """A respondent in the middle of an anonymous survey; the answers are in the form data."""
+
+    question = State()

@@ -13,6 +13,7 @@ from bot.ui.keyboards import diagnostics as kb
 from bot.ui.states import DiagnosticsForm
 from handlers.diagnostics.results import finish
 from handlers.diagnostics.shared import Step, header, num, tr
+from handlers.surveys.profile import survey_note, take_survey_answers
 from models import School, diagnostics
 from models import diagnostic_runs as runs
 
@@ -29,10 +30,11 @@ async def present(step: Step, *, show_hint: bool = False) -> None:
         else:
             await ask_ovz(step)
         return
+    taken = await take_survey_answers(step.session, view, step.settings)
     if view.current is None:
         await finish(step)
         return
-    await ask_question(step, show_hint=show_hint)
+    await ask_question(step, show_hint=show_hint, note=taken)
 
 
 def profile_question(view: runs.RunView, code: str) -> diagnostics.ProfileQuestion:
@@ -105,7 +107,7 @@ def answer_label(question: diagnostics.Question, value: diagnostics.AnswerValue)
     return str(value)
 
 
-async def ask_question(step: Step, *, show_hint: bool = False) -> None:
+async def ask_question(step: Step, *, show_hint: bool = False, note: str = "") -> None:
     view = step.view
     question = view.current
     if question is None:  # callers check; kept for type checkers
@@ -131,6 +133,8 @@ async def ask_question(step: Step, *, show_hint: bool = False) -> None:
             )
         )
     lines.append(f"<b>{escape(tr(question.text, question.text_en))}</b>")
+    figures = await survey_note(step.session, view, question, step.settings)
+    lines += [line for line in (figures, note) if line]
     hint = tr(question.hint, question.hint_en)
     if show_hint and hint:
         lines += ["", "💡 " + escape(hint)]
