@@ -31,7 +31,7 @@ from bot.config import ConfigError, Settings
 from bot.db.engine import create_engine, create_session_factory
 from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
-from bot.jobs import digests, reminders, weekly_export
+from bot.jobs import digests, reminders, surveys, weekly_export
 from bot.jobs.outbox import OUTBOX_SECONDS, Outbox
 from bot.jobs.scheduler import Scheduler
 from bot.pipeline.polling import prune_handled, run_inbox_polling
@@ -105,6 +105,7 @@ async def bot_runtime(settings: Settings) -> AsyncIterator[BotRuntime]:
         digests.setup_digests(scheduler, outbox, settings)
         scheduler.every(OUTBOX_SECONDS, "outbox", outbox.run)
         scheduler.every(PRUNE_SECONDS, "handled_updates", prune_handled)
+        surveys.setup(scheduler, settings)
         weekly_export.setup(scheduler, bot, i18n, settings, dp["read_session_factory"])
         await scheduler.start()
         # The ~300,000 objects of start-up (aiogram's API models, SQLAlchemy, the routers) live

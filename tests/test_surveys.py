@@ -11,6 +11,7 @@ from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, inspect, select, text
 
+from bot.jobs.surveys import close_due_surveys_job
 from bot.ui.callbacks import SurveyAnswer, SurveyBack, SurveyManage, SurveyNew
 from handlers.surveys.respond import thanks_text
 from handlers.surveys.texts import FSM_STATES
@@ -297,3 +298,18 @@ def test_questions_come_from_data():
     assert sv.audiences("risk500") == ["students", "parents", "teachers"]
     assert sv.questionnaire("feedback").code == "feedback"
     assert sv.audiences("feedback") == ["students", "parents", "teachers"]
+
+
+async def test_the_scheduled_job_closes_surveys_by_date(world: World, session_factory, settings):
+    """Closing by date doesn't wait for someone to touch the survey: a scheduler job does it."""
+    survey_id, _token = await new_survey(session_factory, world, days=1)
+    async with session_factory() as session, session.begin():
+        survey = await session.get(Survey, survey_id)
+        session.add(SurveyRespondent(survey_id=survey_id, digest="y" * 64))
+        survey.closes_on = date.today() - timedelta(days=2)
+    async with session_factory() as session, session.begin():
+        await close_due_surveys_job(settings)(session)
+    async with session_factory() as session:
+        survey = await session.get(Survey, survey_id)
+        assert survey.salt is None and survey.closed_on == survey.closes_on
+        assert await session.scalar(select(func.count()).select_from(SurveyRespondent)) == 0

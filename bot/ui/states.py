@@ -66,3 +66,7 @@ class SurveyAnswering(StatesGroup):
     """A respondent in the middle of an anonymous survey; the answers are in the form data."""
 
     question = State()
+
+
+# Form states that hold a respondent's unfinished answers: closing a survey deletes them.
+SURVEY_FSM_STATES: tuple[str, ...] = (str(SurveyAnswering.question.state),)

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.ui import formatting as fmt
-from bot.ui.states import SurveyAnswering
+from bot.ui.states import SURVEY_FSM_STATES
 from models import Survey
 from models import surveys as sv
 
 # Form states that hold a respondent's unfinished answers: closing a survey deletes them.
-FSM_STATES: tuple[str, ...] = (str(SurveyAnswering.question.state),)
+FSM_STATES = SURVEY_FSM_STATES
 
 
 def secret(settings: Settings) -> bytes:
