@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncGenerator
+from datetime import date
 from html import escape
 from typing import Any
 
@@ -34,6 +35,8 @@ from bot.ui.callbacks import (
     DiagToRoadmap,
     DiagUnknown,
     DiagView,
+    ItemAction,
+    RoadmapItemAction,
 )
 from models import (
     Answer,
@@ -231,7 +234,7 @@ async def test_seed_school_answers_in_the_chat_reproduce_its_risk_list(
         i for i, d in enumerate(run.result["directions"]) if d["code"] == "upbringing"
     )
     add = button(sent, DiagToRoadmap, run_id=run.id, direction=upbringing, item=0)
-    await harness.click(coordinator, add)
+    added = await harness.click(coordinator, add)
     again = await harness.click(coordinator, add)
     assert alerts(again) == [_("The school's roadmap already has this item.")]
     async with session_factory() as session:
@@ -241,6 +244,19 @@ async def test_seed_school_answers_in_the_chat_reproduce_its_risk_list(
     assert item.direction == "upbringing"
     assert item.section == _("From the self-diagnosis")
     assert item.due_raw is None
+    # It comes without a deadline or a responsible: the message leads to the activity's card,
+    # where the coordinator sets them (issue 17.19).
+    (told,) = [r for r in added if isinstance(r, SendMessage)]
+    assert _("It has no deadline and no responsible yet.") in told.text
+    (card_button,) = [b.callback_data for row in told.reply_markup.inline_keyboard for b in row]
+    assert card_button == RoadmapItemAction(action=ItemAction.OPEN, item_id=item.id).pack()
+    await harness.click(
+        coordinator, RoadmapItemAction(action=ItemAction.DUE, item_id=item.id).pack()
+    )
+    await harness.send(coordinator, "до 15.03.2027")
+    async with session_factory() as session:
+        item = await session.get(RoadmapItem, item.id)
+    assert item.due_raw == "до 15.03.2027" and item.due_date == date(2027, 3, 15)
 
 
 async def test_profile_is_prefilled_from_the_school_and_a_restart_resumes_the_run(

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.ui import replies
-from bot.ui.callbacks import DiagSchool, DiagToRoadmap, DiagView
+from bot.ui.callbacks import DiagSchool, DiagToRoadmap, DiagView, ItemAction, RoadmapItemAction
 from bot.ui.formatting import trim
 from bot.ui.keyboards import diagnostics as kb
+from bot.ui.markup import Keyboard
 from handlers.diagnostics.shared import (
     Step,
     chunks,
@@ -324,10 +325,19 @@ async def add_to_roadmap(
     if not created:
         await query.answer(_("The school's roadmap already has this item."), show_alert=True)
         return
-    await query.answer(
-        _("Added to the school's roadmap: {title}").format(title=trim(item.title, 150))
-    )
     view = await runs.load_run(session, run)
     _parts, markup = await result_card(session, view, runs.score_view(view), user, settings)
     if isinstance(query.message, Message):
         await replies.edit_markup(query.message, markup)
+        # A deficit comes without a deadline or a responsible: one tap to the activity's card.
+        builder = Keyboard()
+        builder.button(
+            text=_("✏ Set the deadline and the responsible"),
+            callback_data=RoadmapItemAction(action=ItemAction.OPEN, item_id=item.id),
+        )
+        await query.message.answer(
+            _("Added to the school's roadmap: {title}").format(title=escape(trim(item.title, 150)))
+            + "\n"
+            + _("It has no deadline and no responsible yet."),
+            reply_markup=builder.as_markup(),
+        )
