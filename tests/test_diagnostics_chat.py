@@ -248,6 +248,7 @@ async def test_seed_school_answers_in_the_chat_reproduce_its_risk_list(
     # where the coordinator sets them (issue 17.19).
     (told,) = [r for r in added if isinstance(r, SendMessage)]
     assert _("It has no deadline and no responsible yet.") in told.text
+    assert isinstance(told.reply_markup, InlineKeyboardMarkup)
     (card_button,) = [b.callback_data for row in told.reply_markup.inline_keyboard for b in row]
     assert card_button == RoadmapItemAction(action=ItemAction.OPEN, item_id=item.id).pack()
     await harness.click(
