@@ -131,8 +131,18 @@ async def test_return_requires_a_comment_and_resubmission_goes_back(
     )
 
     teacher = tg.user(world.teacher.telegram_id)
-    await harness.click(teacher, MyReport(action="edit", report_id=report_id).pack())
-    await harness.click(teacher, ReportNav(action="submit").pack())
+    # «✏ Исправить отчёт» on the notice: the curator's comment stays in sight on the card
+    # (issue 17.11), and saving says the report went back to the curator.
+    (form,) = sent(
+        await harness.click(teacher, MyReport(action="edit", report_id=report_id).pack())
+    )
+    assert form.text.startswith(
+        _("↩ The curator's comment: {comment}").format(comment="Добавьте фото с мероприятия")
+    )
+    saved = await harness.click(teacher, ReportNav(action="submit").pack())
+    assert _("💾 Report №{id} is saved and sent back to the curator for review.").format(
+        id=report_id
+    ) in "\n".join(r.text or "" for r in sent(saved))
     assert (await state_of(session_factory, report_id)).review_state == ReviewState.SUBMITTED
 
     async with session_factory() as session:

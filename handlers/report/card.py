@@ -185,10 +185,16 @@ async def _evidence(step: Step) -> Screen:
 async def _summary(step: Step) -> Screen:
     draft = step.draft
     organizer = await school_name(step.session, draft.school_id)
-    return (
-        card(draft, today=formatting.today(step.settings), default_organizer=organizer),
-        kb.summary(editing=draft.report_id is not None, form=draft.form),
-    )
+    text = card(draft, today=formatting.today(step.settings), default_organizer=organizer)
+    comment = step.data.get("review_comment")
+    if isinstance(comment, str) and comment:
+        # Fixing a returned report: what the curator asked for stays in sight.
+        text = (
+            _("↩ The curator's comment: {comment}").format(comment=escape(trim(comment, 500)))
+            + "\n\n"
+            + text
+        )
+    return text, kb.summary(editing=draft.report_id is not None, form=draft.form)
 
 
 async def _edit_field(step: Step) -> Screen:
@@ -269,7 +275,7 @@ async def show_card_in_place(
     message: Message, state: FSMContext, session: AsyncSession, settings: Settings, draft: Draft
 ) -> None:
     """Redraw the card shown as the form message (after an edited answer)."""
-    text, markup = await _summary(Step(draft, {}, session, settings))
+    text, markup = await _summary(Step(draft, await state.get_data(), session, settings))
     await show(message, text, markup, state, in_place=True)
 
 

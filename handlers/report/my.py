@@ -110,6 +110,10 @@ async def my_action(
             reached_summary=True,
             page=0,
             search=None,
+            # A returned report: the comment stays on the card while it is fixed.
+            review_comment=(
+                report.review_comment if report.review_state == ReviewState.RETURNED else None
+            ),
         )
         return
     await start_collecting(query, state, report)  # ReportAction.EVIDENCE

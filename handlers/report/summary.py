@@ -58,8 +58,13 @@ async def submit(
     except InvalidInput as error:
         await query.answer(hint(error), show_alert=True)
         return
+    was_returned = bool((await state.get_data()).get("review_comment"))
     await state.clear()
-    if draft.report_id is not None:
+    if draft.report_id is not None and was_returned:
+        text = _("💾 Report №{id} is saved and sent back to the curator for review.").format(
+            id=report.id
+        )
+    elif draft.report_id is not None:
         text = _("💾 Report №{id} is saved.").format(id=report.id)
     elif created:
         text = _("✅ Report №{id} is sent. The curator will review it.").format(id=report.id)
