@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from bot.ui.callbacks import MyReport, ReportNav, ReviewAction, ReviewSchool, ReviewSkip
 from models import ActivityReport, AuditEvent, Evidence, EvidenceKind, Mark, ReviewState
+from models.reports import MAX_DESCRIPTION, MAX_LINKS, MAX_TITLE
 from tests.conftest import Harness, World
+from tests.telegram import telegram_html_problems
 
 
 def sent(requests: list[Any], cls: Any = SendMessage | EditMessageText) -> list[Any]:
@@ -336,3 +338,40 @@ async def test_confirm_all_without_the_listing_changes_nothing(
         curator, ReviewAction(action="batch", report_id=submitted["b1"].id).pack()
     )
     assert alerts(requests) and not sent(requests)
+
+
+async def test_longest_reports_fit_telegrams_limits(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    """The longest report the bot accepts — every text at its limit, 30 long links, a long
+    comment — on the curator's card and on the author's card while fixing it. The recording
+    session refuses any text Telegram would (tests/telegram.py): over 4,096 shown characters,
+    or HTML cut in two."""
+    link = "https://docs.google.com/document/d/" + "x" * 1900
+    async with session_factory() as session, session.begin():
+        report = ActivityReport(
+            school_id=world.school_a.id,
+            author_id=world.teacher.id,
+            title="Т" * MAX_TITLE,
+            description="<b>описание</b> & " * (MAX_DESCRIPTION // 18),
+            organizer="О" * 300,
+            participants_count=999,
+            participants_category="У" * 300,
+            held_on=date(2026, 11, 2),
+            mark=Mark.DONE,
+        )
+        report.evidence = [
+            Evidence(kind=EvidenceKind.LINK, url=f"{link}{i}") for i in range(MAX_LINKS)
+        ]
+        session.add(report)
+    curator = tg.user(world.curator.telegram_id)
+    (card,) = sent(await harness.send(curator, "/review"))
+    assert telegram_html_problems(card.text) == []
+    await harness.click(curator, ReviewAction(action="return", report_id=report.id).pack())
+    await harness.send(curator, "Исправьте <всё> & " * 55)
+    teacher = tg.user(world.teacher.telegram_id)
+    (form,) = sent(
+        await harness.click(teacher, MyReport(action="edit", report_id=report.id).pack())
+    )
+    assert telegram_html_problems(form.text) == []
+    assert "Исправьте &lt;всё&gt; &amp;" in form.text

@@ -333,4 +333,4 @@ def card(draft: Draft, *, today: date, default_organizer: str) -> str:
         lines.append("• …")
     for item in draft.files[:5]:
         lines.append("• " + escape(trim(item.get("name") or _("photo"), 60)))
-    return "\n".join(lines)
+    return formatting.fit(lines)
