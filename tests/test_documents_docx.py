@@ -216,7 +216,7 @@ def test_the_documents_do_not_bring_lxml_so_the_xlsx_export_keeps_its_writer() -
     """python-docx would need lxml, and with lxml importable openpyxl leaves et_xmlfile (the
     export's measured patches, README «Library patches»). The documents use the stdlib only."""
     code = (
-        "import sys, exports.documents.build, exports.documents.cli\n"
+        "import sys, exports.documents.build, exports.documents.cli, handlers.documents\n"
         "import openpyxl.xml\n"
         "assert 'lxml' not in sys.modules, 'lxml imported'\n"
         "assert not openpyxl.xml.LXML, 'openpyxl writes through lxml'\n"

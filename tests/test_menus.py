@@ -28,11 +28,15 @@ async def test_help_lists_what_each_role_can_do(harness: Harness, world: World, 
     reminders = {"mute", "unmute"}
     expected = {
         world.teacher: everyone | {"report", "my", "evidence"},
-        world.coordinator: everyone | reminders | {"report", "my", "evidence", "diagnostics"},
-        world.curator: everyone | reminders | {"diagnostics", "review", "export", "schools"},
+        world.coordinator: everyone
+        | reminders
+        | {"report", "my", "evidence", "diagnostics", "documents"},
+        world.curator: everyone
+        | reminders
+        | {"diagnostics", "documents", "review", "export", "schools"},
         world.municipal: everyone
         | reminders
-        | {"addschool", "invite", "diagnostics", "review", "export", "schools"},
+        | {"addschool", "invite", "diagnostics", "documents", "review", "export", "schools"},
     }
     for user, commands in expected.items():
         (text,) = sent_texts(await harness.send(tg.user(user.telegram_id), "/help"))

@@ -52,3 +52,10 @@ class RoadmapImport(StatesGroup):
     """Between the preview of a roadmap file and «Импортировать» / «Отмена»."""
 
     confirm = State()
+
+
+class DocumentsForm(StatesGroup):
+    """/documents after the document is chosen: the period, then the schools."""
+
+    period = State()
+    scope = State()
