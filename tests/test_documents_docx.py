@@ -122,6 +122,17 @@ def test_tables_repeat_their_header_and_continue_in_chunks(monkeypatch) -> None:
         writer.table(columns, [["один"]])
 
 
+def test_short_rows_keep_together_and_long_ones_may_break() -> None:
+    writer = DocxWriter(title="t")
+    writer.table(
+        [Column("№", 1), Column("Текст", 4)],
+        [["1.", "коротко"], ["2.", ["абзац " * 40] * 12]],
+    )
+    rows = read(_docx(writer)).xml("word/document.xml").findall(f".//{W}tbl/{W}tr")
+    kept = [row.find(f"{W}trPr/{W}cantSplit") is not None for row in rows]
+    assert kept == [True, True, False]  # the header, the short row; the long one may break
+
+
 def test_picture_fits_the_page() -> None:
     png = _png(300, 2000)  # tall
     writer = DocxWriter(title="t")
