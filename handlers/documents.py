@@ -10,11 +10,11 @@ carries. The file is read through a read-only session of its own and rendered in
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
-from html import escape
 from typing import Any
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
@@ -36,6 +36,7 @@ from bot.ui.states import DocumentsForm
 from exports.documents.build import build_document
 from exports.documents.kinds import DocumentKind
 from exports.schedule import PeriodError, format_period, parse_period
+from handlers.export import period_problem as export_period_problem
 from models import Municipality, Role, School, User
 from models.errors import AccessDenied
 from models.users import count_visible_schools, school_for, visible_schools_query
@@ -83,19 +84,8 @@ def _periods_keyboard() -> InlineKeyboardMarkup:
 
 
 def period_problem(error: PeriodError) -> str:
-    """What was wrong with a typed period, and what works."""
-    if error.code == "order":
-        problem = _("The period ends before it starts: {period}.").format(
-            period=escape(error.value)
-        )
-    elif error.code == "date":
-        problem = _("There is no such date: {value}.").format(value=escape(error.value))
-    elif error.code == "too_long":
-        problem = _("The period is too long: at most {days} days.").format(days=error.value)
-    else:
-        problem = _("I did not understand the period «{text}».").format(
-            text=escape(error.value[:100])
-        )
+    """What was wrong with a typed period (in /export's words), and what works here."""
+    problem = export_period_problem(error).partition("\n")[0]
     return f"{problem}\n{period_hint()}"
 
 
@@ -104,6 +94,38 @@ def period_hint() -> str:
         "Type the period as for /export: 01.09.2026-31.12.2026, week, last week, month, "
         "last month — or choose a button."
     )
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What a step of the form works with, as aiogram hands it to the handler."""
+
+    event: Message | CallbackQuery
+    user: User
+    state: FSMContext
+    session: AsyncSession
+    settings: Settings
+    reads: async_sessionmaker[AsyncSession]
+
+    async def form(self, *, scoped: bool = False) -> dict[str, Any] | None:
+        return await _form(self.event, self.state, scoped=scoped)
+
+
+async def _form(
+    event: Message | CallbackQuery, state: FSMContext, *, scoped: bool = False
+) -> dict[str, Any] | None:
+    """The form's data; None — and the user told — when it is gone (an old button, a finished
+    form) or, where ``scoped``, has not reached the schools yet."""
+    data = await state.get_data()
+    if data.get("kind") in set(DocumentKind) and (not scoped or "start" in data):
+        return data
+    await state.clear()
+    text = _("This form is no longer open. /documents starts again.")
+    if isinstance(event, CallbackQuery):
+        await event.answer(text, show_alert=True)
+    else:
+        await event.answer(text)
+    return None
 
 
 async def documents_command(message: Message, user: User, state: FSMContext) -> None:
@@ -126,42 +148,16 @@ async def kind_chosen(
     await show(query, f"{text}\n{period_hint()}", _periods_keyboard())
 
 
-async def _form(state: FSMContext) -> dict[str, Any] | None:
-    """The form's data, or None when it is gone (an old button, a finished form)."""
-    data = await state.get_data()
-    return data if data.get("kind") in set(DocumentKind) else None
-
-
-async def _expired(event: Message | CallbackQuery, state: FSMContext) -> None:
-    await state.clear()
-    text = _("This form is no longer open. /documents starts again.")
-    if isinstance(event, CallbackQuery):
-        await event.answer(text, show_alert=True)
-    else:
-        await event.answer(text)
-
-
 async def period_typed(
     message: Message,
     user: User,
     state: FSMContext,
     session: AsyncSession,
-    bot: Bot,
     settings: Settings,
     read_session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    data = await _form(state)
-    if data is None:
-        await _expired(message, state)
-        return
-    try:
-        start, end = parse_period(message.text, fmt.today(settings))
-    except PeriodError as error:
-        await message.answer(period_problem(error), reply_markup=_periods_keyboard())
-        return
-    await _after_period(
-        message, data, start, end, user, state, session, bot, settings, read_session_factory
-    )
+    turn = _Turn(message, user, state, session, settings, read_session_factory)
+    await _period(turn, message.text)
 
 
 async def period_chosen(
@@ -170,56 +166,40 @@ async def period_chosen(
     user: User,
     state: FSMContext,
     session: AsyncSession,
-    bot: Bot,
     settings: Settings,
     read_session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    data = await _form(state)
+    turn = _Turn(query, user, state, session, settings, read_session_factory)
+    await _period(turn, callback_data.period.replace("_", " "))
+
+
+async def _period(turn: _Turn, text: str | None) -> None:
+    """The period given: one school is built at once, more are chosen from a list."""
+    data = await turn.form()
     if data is None:
-        await _expired(query, state)
         return
-    start, end = parse_period(callback_data.period.replace("_", " "), fmt.today(settings))
-    await _after_period(
-        query, data, start, end, user, state, session, bot, settings, read_session_factory
-    )
-
-
-async def _after_period(
-    event: Message | CallbackQuery,
-    data: dict[str, Any],
-    start: date,
-    end: date,
-    user: User,
-    state: FSMContext,
-    session: AsyncSession,
-    bot: Bot,
-    settings: Settings,
-    read_session_factory: async_sessionmaker[AsyncSession],
-) -> None:
+    try:
+        start, end = parse_period(text, fmt.today(turn.settings))
+    except PeriodError as error:
+        await show(turn.event, period_problem(error), _periods_keyboard())
+        return
     kind = DocumentKind(data["kind"])
-    count = await count_visible_schools(session, user)
+    count = await count_visible_schools(turn.session, turn.user)
     if count == 0:
-        await state.clear()
-        await show(event, _("You have no schools yet, so there is nothing to put in a document."))
+        await turn.state.clear()
+        text = _("You have no schools yet, so there is nothing to put in a document.")
+        await show(turn.event, text)
         return
     if count == 1:
-        await state.clear()
-        await _build(
-            event,
-            kind,
-            start,
-            end,
-            visible_schools_query(user),
-            user,
-            bot,
-            settings,
-            read_session_factory,
-        )
+        await turn.state.clear()
+        await _build(turn, kind, start, end, visible_schools_query(turn.user))
         return
-    await state.set_state(DocumentsForm.scope)
-    await state.set_data({**data, "start": start.isoformat(), "end": end.isoformat()})
-    text, markup = await _scope_screen(session, user, kind, start, end, page=0, total=count)
-    await show(event, text, markup)
+    await turn.state.set_state(DocumentsForm.scope)
+    await turn.state.set_data({**data, "start": start.isoformat(), "end": end.isoformat()})
+    screen, markup = await _scope_screen(
+        turn.session, turn.user, kind, start, end, page=0, total=count
+    )
+    await show(turn.event, screen, markup)
 
 
 async def _municipalities(session: AsyncSession, user: User) -> list[tuple[int, str, int]]:
@@ -294,20 +274,14 @@ async def scope_page(
     state: FSMContext,
     session: AsyncSession,
 ) -> None:
-    data = await _form(state)
-    if data is None or "start" not in data:
-        await _expired(query, state)
+    data = await _form(query, state, scoped=True)
+    if data is None:
         return
     start, end = date.fromisoformat(data["start"]), date.fromisoformat(data["end"])
     total = await count_visible_schools(session, user)
+    kind = DocumentKind(data["kind"])
     text, markup = await _scope_screen(
-        session,
-        user,
-        DocumentKind(data["kind"]),
-        start,
-        end,
-        page=callback_data.page,
-        total=total,
+        session, user, kind, start, end, page=callback_data.page, total=total
     )
     await show(query, text, markup)
 
@@ -333,57 +307,34 @@ async def scope_chosen(
     user: User,
     state: FSMContext,
     session: AsyncSession,
-    bot: Bot,
     settings: Settings,
     read_session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    data = await _form(state)
-    if data is None or "start" not in data:
-        await _expired(query, state)
+    turn = _Turn(query, user, state, session, settings, read_session_factory)
+    data = await turn.form(scoped=True)
+    if data is None:
         return
     schools = await _chosen_schools(session, user, callback_data)
     await state.clear()
     start, end = date.fromisoformat(data["start"]), date.fromisoformat(data["end"])
-    await _build(
-        query,
-        DocumentKind(data["kind"]),
-        start,
-        end,
-        schools,
-        user,
-        bot,
-        settings,
-        read_session_factory,
-    )
+    await _build(turn, DocumentKind(data["kind"]), start, end, schools)
 
 
 async def _build(
-    event: Message | CallbackQuery,
-    kind: DocumentKind,
-    start: date,
-    end: date,
-    schools: Select[Any],
-    user: User,
-    bot: Bot,
-    settings: Settings,
-    read_session_factory: async_sessionmaker[AsyncSession],
+    turn: _Turn, kind: DocumentKind, start: date, end: date, schools: Select[Any]
 ) -> None:
     period = format_period(start, end)
-    shown = await show(
-        event,
-        _("⏳ Preparing «{document}» for {period}…").format(
-            document=kind_name(kind), period=period
-        ),
-    )
-    if shown is None:
+    text = _("⏳ Preparing «{document}» for {period}…")
+    shown = await show(turn.event, text.format(document=kind_name(kind), period=period))
+    if shown is None or shown.bot is None:
         return
     # Reading and rendering take seconds: nothing of this update's may stay open meanwhile
     # (on SQLite, the write lock); the file is read through a read-only session of its own.
     await commit_current_unit()
     try:
         async with (
-            ChatActionSender.upload_document(bot=bot, chat_id=shown.chat.id),
-            read_session_factory() as read,
+            ChatActionSender.upload_document(bot=shown.bot, chat_id=shown.chat.id),
+            turn.reads() as read,
         ):
             document = await build_document(
                 read,
@@ -391,11 +342,11 @@ async def _build(
                 schools=schools,
                 start=start,
                 end=end,
-                today=fmt.today(settings),
-                tz=settings.tz,
+                today=fmt.today(turn.settings),
+                tz=turn.settings.tz,
             )
     except Exception:
-        logger.exception("document %s %s for user %s failed", kind, period, user.id)
+        logger.exception("document %s %s for user %s failed", kind, period, turn.user.id)
         await shown.answer(_("The document could not be prepared. Please try again later."))
         return
     caption = _("📄 {document} for {period}\nSchools: {schools}").format(
@@ -412,7 +363,7 @@ async def _build(
             )
         )
     except TelegramBadRequest as error:
-        logger.warning("document %s for user %s rejected: %s", kind, user.id, error.message)
+        logger.warning("document %s for user %s rejected: %s", kind, turn.user.id, error.message)
         await shown.answer(_("Telegram did not accept the file. Please try again later."))
 
 

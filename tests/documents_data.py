@@ -39,11 +39,14 @@ class Season:
 
     reports_a: int  # school A's reports held in the period
     reports_b: int
-    overdue_titles: tuple[str, ...]
 
 
 def _run(
-    school_id: int, questionnaire_id: int, at: datetime, level: str, deficits: dict
+    school_id: int,
+    questionnaire_id: int,
+    at: datetime,
+    level: str,
+    deficits: dict[tuple[str, str], list[str]],
 ) -> DiagnosticRun:
     return DiagnosticRun(
         school_id=school_id,
@@ -186,4 +189,4 @@ async def make_season(world: World, session_factory: async_sessionmaker[AsyncSes
                 _run(a, qid, datetime(2026, 12, 5, 9, tzinfo=UTC), "high", {}),
             ]
         )
-    return Season(reports_a=6, reports_b=1, overdue_titles=("Совет родителей", "Билет в будущее"))
+    return Season(reports_a=6, reports_b=1)

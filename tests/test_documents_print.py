@@ -12,19 +12,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from exports.documents.build import build_document
 from exports.documents.kinds import DocumentKind
 from exports.documents.templates import template
 from tests.conftest import World
-from tests.documents_data import END, EVIL_TITLE, START, TODAY, make_season
+from tests.documents_data import EVIL_TITLE, make_season
 from tests.docx_reader import Docx, read
+from tests.test_documents import build
 from tests.test_export_print import SOFFICE, _font_sizes, _run
 
 POPPLER = shutil.which("pdfinfo") and shutil.which("pdftotext") and shutil.which("pdffonts")
@@ -49,38 +48,17 @@ async def pdfs(
     await make_season(world, session_factory)
     files = []
     for kind in DocumentKind:
-        schools = (
-            [world.school_a.id]
-            if kind == DocumentKind.SCHOOL
-            else [world.school_a.id, world.school_b.id]
-        )
-        async with session_factory() as session:
-            document = await build_document(
-                session,
-                kind,
-                schools=schools,
-                start=START,
-                end=END,
-                today=TODAY,
-                tz=ZoneInfo("Europe/Moscow"),
-                now=datetime(2026, 12, 10, tzinfo=UTC),
-            )
+        both = [world.school_a.id, world.school_b.id]
+        schools = [world.school_a.id] if kind == DocumentKind.SCHOOL else both
+        document, _doc = await build(session_factory, kind, schools)
         path = tmp_path / f"{kind}.docx"
         path.write_bytes(document.data)
         files.append(str(path))
     assert SOFFICE is not None
     # One LibreOffice for all four, with a profile of its own (parallel runs don't clash).
     profile = (tmp_path / f"lo-{os.getpid()}").as_uri()
-    _run(
-        SOFFICE,
-        f"-env:UserInstallation={profile}",
-        "--headless",
-        "--convert-to",
-        "pdf",
-        "--outdir",
-        str(tmp_path),
-        *files,
-    )
+    convert = [SOFFICE, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf"]
+    _run(*convert, "--outdir", str(tmp_path), *files)
     if keep := os.environ.get("KEEP_DOCUMENT_PDFS"):  # to look at the pages: pdftoppm -png
         for kind in DocumentKind:
             shutil.copy(tmp_path / f"{kind}.pdf", keep)
@@ -106,7 +84,7 @@ async def test_documents_print_on_a4_in_named_fonts_with_page_numbers(pdfs) -> N
         _header_words_whole(text, spec, read(pdf.with_suffix(".docx").read_bytes()), kind)
 
 
-def _header_words_whole(text: str, spec: dict, doc: Docx, kind: DocumentKind) -> None:
+def _header_words_whole(text: str, spec: dict[str, Any], doc: Docx, kind: DocumentKind) -> None:
     """No header word broken across lines: a fragment would be a word of its own in the PDF
     (one the document itself doesn't have)."""
     titles = [

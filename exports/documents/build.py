@@ -44,18 +44,19 @@ class Document:
     rows: int  # table rows (directions, activities, schools and actions); the note has none
 
 
-def _module(kind: DocumentKind) -> _Module:
+def module_for(kind: DocumentKind) -> _Module:
+    """The document's module: ``collect`` (the queries) and ``render_docx`` (the file)."""
     module: _Module = _MODULES[kind]
     return module
 
 
 def document_title(kind: DocumentKind) -> str:
     """The document's Russian name, from its template."""
-    return str(template(_module(kind).NAME)["name"])
+    return str(template(module_for(kind).NAME)["name"])
 
 
 def document_filename(kind: DocumentKind, start: date, end: date) -> str:
-    spec = template(_module(kind).NAME)
+    spec = template(module_for(kind).NAME)
     return fill(spec["file_name"], {"start": start.isoformat(), "end": end.isoformat()})
 
 
@@ -71,7 +72,7 @@ async def build_document(
     now: datetime | None = None,
 ) -> Document:
     """Read the facts of ``schools`` for the period, then write the .docx in a thread."""
-    module = _module(kind)
+    module = module_for(kind)
     request = Request(
         schools=schools,
         start=start,
