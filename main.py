@@ -15,6 +15,8 @@ from bot.config import ConfigError, Settings, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
+    from exports.documents.cli import add_parser as add_document_parser
+
     parser = argparse.ArgumentParser(
         prog="python main.py",
         description="Field-reporting bot for schools, curators and municipal coordinators.",
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--school", type=int, action="append", default=[], help="school id (repeat; default: all)"
     )
+
+    add_document_parser(commands)
 
     demo = commands.add_parser(
         "demo", help="fill the database with a synthetic region to try the bot (and for bench/)"
@@ -477,6 +481,29 @@ async def _export(
     return 0
 
 
+def cmd_document(settings: Settings, args: argparse.Namespace, today: date | None = None) -> int:
+    """A document of issue 20 to a file; exports/documents/cli.py does the work."""
+    from bot.db.engine import create_engine, create_session_factory
+    from exports.documents.cli import DocumentArgs, write_document
+
+    try:
+        request = DocumentArgs.parse(args, today or datetime.now(settings.tz).date())
+    except ValueError as error:
+        print(f"document: {error}", file=sys.stderr)
+        return 2
+    migrate(settings)
+
+    async def write() -> int:
+        # A read-only engine, as for `export`: a long document never blocks the running bot.
+        engine = create_engine(settings.database_url, read_only=True)
+        try:
+            return await write_document(create_session_factory(engine), request, tz=settings.tz)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(write())
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     migrate(settings)
     return asyncio.run(_demo(settings, args))
@@ -542,6 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_roadmap_import(settings, args)
         if args.command == "export":
             return cmd_export(settings, args)
+        if args.command == "document":
+            return cmd_document(settings, args)
         if args.command == "backup":
             return cmd_backup(settings, args.file)
         if args.command == "demo":

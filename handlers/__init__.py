@@ -6,6 +6,7 @@ from handlers import (
     admin,
     common,
     diagnostics,
+    documents,
     errors,
     export,
     fallback,
@@ -32,5 +33,7 @@ def get_routers() -> list[Router]:
         diagnostics.create_router(),
         roadmap.create_router(),
         surveys.create_router(),
+        # After every command router: a command typed during the form is that command.
+        documents.create_router(),
         fallback.create_router(),
     ]

@@ -30,11 +30,14 @@ async def test_help_lists_what_each_role_can_do(harness: Harness, world: World, 
         world.teacher: everyone | {"report", "my", "evidence"},
         world.coordinator: everyone
         | reminders
-        | {"report", "my", "evidence", "diagnostics", "survey"},
-        world.curator: everyone | reminders | {"diagnostics", "review", "export", "schools"},
+        | {"report", "my", "evidence", "diagnostics", "documents", "survey"},
+        world.curator: everyone
+        | reminders
+        | {"diagnostics", "documents", "review", "export", "schools"},
         world.municipal: everyone
         | reminders
-        | {"addschool", "invite", "diagnostics", "survey", "review", "export", "schools"},
+        | {"addschool", "invite", "diagnostics", "documents", "survey", "review", "export"}
+        | {"schools"},
     }
     for user, commands in expected.items():
         (text,) = sent_texts(await harness.send(tg.user(user.telegram_id), "/help"))

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from aiogram.filters.callback_data import CallbackData
 from pydantic import Field
 
+from exports.documents.kinds import DocumentKind
 from models.enums import Direction, Mark, Project, Role
 
 # Ids and page numbers in buttons: never negative, and small enough for a 64-bit column, so a
@@ -371,3 +372,29 @@ class SurveyAnswer(CallbackData, prefix="sva"):
 class SurveyBack(CallbackData, prefix="svb"):
     survey_id: Id
     position: Id
+
+
+# --- documents (/documents) -------------------------------------------------------------------
+
+
+class DocKind(CallbackData, prefix="dk"):
+    """The document chosen under /documents; the user's role is re-checked for it."""
+
+    kind: DocumentKind
+
+
+class DocPeriod(CallbackData, prefix="dkp"):
+    """A period button: the same words as /export (``exports.schedule.parse_period``)."""
+
+    period: Literal["week", "last_week", "month", "last_month"]
+
+
+class DocScope(CallbackData, prefix="dks"):
+    """Which schools: all the user sees, one municipality or one school (re-checked)."""
+
+    scope: Literal["all", "municipality", "school"]
+    target_id: Id = 0
+
+
+class DocSchoolsPage(CallbackData, prefix="dkg"):
+    page: Id

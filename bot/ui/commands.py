@@ -28,6 +28,7 @@ def commands_for(role: Role | None) -> list[BotCommand]:
         items += [("addschool", _("Register a school")), ("invite", _("Create an invite link"))]
     if role in (Role.COORDINATOR, Role.CURATOR, Role.MUNICIPAL):
         items += [("diagnostics", _("Self-diagnosis"))]
+        items += [("documents", _("Reports and notes as Word documents"))]
     if role in (Role.COORDINATOR, Role.MUNICIPAL):
         items += [("survey", _("Anonymous surveys of pupils, parents, teachers"))]
     if role in (Role.CURATOR, Role.MUNICIPAL):

@@ -70,3 +70,10 @@ class SurveyAnswering(StatesGroup):
 
 # Form states that hold a respondent's unfinished answers: closing a survey deletes them.
 SURVEY_FSM_STATES: tuple[str, ...] = (str(SurveyAnswering.question.state),)
+
+
+class DocumentsForm(StatesGroup):
+    """/documents after the document is chosen: the period, then the schools."""
+
+    period = State()
+    scope = State()
