@@ -3,7 +3,7 @@ coordinator's table, grouped by school when there are several; totals are the ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,20 +63,19 @@ def report_cells(
     ]
 
 
-def table_rows(data: Data, spec: Mapping[str, Any]) -> list[Sequence[Cell] | str]:
-    """The rows in school order (the schools' order in ``data.schools``), numbered throughout."""
+def table_rows(data: Data, spec: Mapping[str, Any]) -> Iterator[Sequence[Cell] | str]:
+    """The rows in school order (the schools' order in ``data.schools``), numbered throughout;
+    made one at a time as the writer takes them, so a year of rows is never all in memory."""
     order = {school.id: index for index, school in enumerate(data.schools)}
     schools = {school.id: school for school in data.schools}
     reports = sorted(data.reports, key=lambda r: (order.get(r.school_id, 0), r.held_on, r.id))
-    rows: list[Sequence[Cell] | str] = []
     current = None
     for number, report in enumerate(reports, 1):
         school = schools[report.school_id]
         if len(data.schools) > 1 and report.school_id != current:
-            rows.append(fill(spec["school_row"], {"school": school.name}))
+            yield fill(spec["school_row"], {"school": school.name})
             current = report.school_id
-        rows.append(report_cells(number, report, school, spec))
-    return rows
+        yield report_cells(number, report, school, spec)
 
 
 def totals(reports: Sequence[ReportRow]) -> dict[str, int]:

@@ -3,9 +3,10 @@ run from rendered blocks to a .docx. Pure functions; no database, no Telegram.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,9 @@ def say(key: str, **facts: Any) -> str:
     return fill(words("texts")[key], facts)
 
 
+@cache
 def day(value: date) -> str:
+    """A date as the documents write it (a year of reports has 365 of them: made once each)."""
     return fill(words("texts")["day"], {"date": f"{value:%d.%m.%Y}"})
 
 
@@ -153,7 +156,7 @@ def write_blocks(
     writer: DocxWriter,
     blocks: Sequence[Rendered],
     *,
-    tables: Mapping[str, tuple[Sequence[Column], Sequence[Sequence[Cell] | str]]],
+    tables: Mapping[str, tuple[Sequence[Column], Iterable[Sequence[Cell] | str]]],
     chart: tuple[bytes, str] | None = None,
 ) -> None:
     """Rendered blocks into the writer: paragraphs by style, tables and the chart by name."""

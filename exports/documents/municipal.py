@@ -172,7 +172,7 @@ def _direction_action(
         if code is not None
         else texts["other"]
     )
-    facts: dict[str, Any] = {**vars(tally), "schools_reporting": schools_reporting}
+    facts: dict[str, Any] = {**tally.facts(), "schools_reporting": schools_reporting}
     text: list[Paragraph] = [[Bold(mark_symbol(mark_for(tally)))]]
     text.append(fill(texts["direction_done"], facts) if tally.reports else texts["direction_none"])
     if tally.planned or tally.overdue:
@@ -194,7 +194,7 @@ def _review_action(data: Data, texts: Mapping[str, str]) -> list[Cell]:
         data.request.period,
         [
             [Bold(coverage_mark(total.confirmed, total.reports))],
-            fill(texts["review_done"], vars(total)),
+            fill(texts["review_done"], total.facts()),
         ],
     ]
 

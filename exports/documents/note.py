@@ -85,11 +85,11 @@ def report_facts(data: Data) -> dict[str, Any]:
     for code in directions_in_order(list(by_direction)):
         tally = by_direction.get(code, Tally())
         if tally.reports:
-            directions.append({**vars(tally), "direction": direction_title(code)})
+            directions.append({**tally.facts(), "direction": direction_title(code)})
         elif code in set(Direction):
             empty.append(f"«{direction_title(code)}»")
     return {
-        **vars(total),
+        **total.facts(),
         "schools_reporting": len(data.schools) - len(silent),
         "silent_schools": listing(silent) if silent else "",
         "directions": directions,
