@@ -230,48 +230,72 @@ def _in_period(schools: Schools, start: date, end: date) -> ColumnElement[bool]:
     )
 
 
+_REPORT_FIELDS: Final = (
+    "id",
+    "school_id",
+    "held_on",
+    "title",
+    "direction",
+    "mark",
+    "description",
+    "participants_count",
+    "participants_category",
+    "organizer",
+    "review_state",
+)
+
+
 async def load_reports(
     session: AsyncSession, schools: Schools, start: date, end: date
 ) -> list[ReportRow]:
-    """Reports held in the period with their links and files, by school, date and id."""
+    """Reports held in the period with their links and files, by school, date and id.
+
+    One statement, a row per piece of evidence (or one for a report without any), read flat:
+    consecutive rows of a report make it; nothing is kept per report but the report."""
     r = ActivityReport
-    evidence: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    pieces = (
-        select(Evidence.report_id, Evidence.kind, Evidence.url, Evidence.file_name)
-        .join(r, r.id == Evidence.report_id)
-        .where(_in_period(schools, start, end))
-        .order_by(Evidence.report_id, Evidence.id)
-    )
-    async for batch in _batches(session, pieces):
-        for report_id, kind, url, file_name in batch:
-            links, files = evidence[report_id]
-            if url:
-                links.append(url)
-            else:
-                files.append(file_name or ("photo" if kind == EvidenceKind.PHOTO else "document"))
-    rows = (
+    stmt = (
         select(
             r.id,
             r.school_id,
             r.held_on,
             r.title,
-            report_direction().label("direction"),
+            report_direction(),
             r.mark,
             r.description,
             r.participants_count,
             r.participants_category,
             r.organizer,
             r.review_state,
+            Evidence.kind,
+            Evidence.url,
+            Evidence.file_name,
         )
         .outerjoin(RoadmapItem, RoadmapItem.id == r.roadmap_item_id)
+        .outerjoin(Evidence, Evidence.report_id == r.id)
         .where(_in_period(schools, start, end))
-        .order_by(r.school_id, r.held_on, r.id)
+        .order_by(r.school_id, r.held_on, r.id, Evidence.id)
     )
-    out = []
-    async for batch in _batches(session, rows):
+    out: list[ReportRow] = []
+    fields_: tuple[Any, ...] = ()
+    links: list[str] = []
+    files: list[str] = []
+
+    def flush() -> None:
+        if fields_:
+            values = dict(zip(_REPORT_FIELDS, fields_, strict=True))
+            out.append(ReportRow(**values, links=tuple(links), files=tuple(files)))
+
+    async for batch in _batches(session, stmt):
         for row in batch:
-            links, files = evidence.get(row.id, ([], []))
-            out.append(ReportRow(**row._asdict(), links=tuple(links), files=tuple(files)))
+            if not fields_ or row[0] != fields_[0]:
+                flush()
+                fields_, links, files = tuple(row[:11]), [], []
+            kind, url, name = row[11], row[12], row[13]
+            if url:
+                links.append(url)
+            elif kind is not None:
+                files.append(name or ("photo" if kind == EvidenceKind.PHOTO else "document"))
+    flush()
     return out
 
 
