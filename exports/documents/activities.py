@@ -15,11 +15,10 @@ from exports.documents.common import (
     day,
     direction_title,
     finish,
-    listing,
     materials,
     organizer,
     participants,
-    project_phrase,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import Cell, DocxWriter, Link, Paragraph
@@ -101,18 +100,10 @@ def totals(reports: Sequence[ReportRow]) -> dict[str, int]:
 def render_docx(data: Data) -> tuple[bytes, int]:
     spec = template(NAME)
     writer = DocxWriter(title=spec["name"], landscape=bool(spec.get("landscape")))
-    municipalities = sorted({school.municipality for school in data.schools})
-    first = data.schools[0] if data.schools else None
     facts = {
         **data.request.common_facts(),
+        **scope_facts(data.schools),
         **totals(data.reports),
-        "project": project_phrase(data.schools),
-        "one_school": len(data.schools) == 1,
-        "school": first.name if first else "",
-        "municipality": first.municipality if first else "",
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
-        "municipalities": listing(municipalities),
     }
     rows = table_rows(data, spec)
     write_blocks(

@@ -82,6 +82,22 @@ def project_phrase(schools: Sequence[SchoolInfo]) -> str:
     return words("projects")["both"]
 
 
+def scope_facts(schools: Sequence[SchoolInfo]) -> dict[str, Any]:
+    """Who a document is about: the school (when one), the schools, their municipalities."""
+    municipalities = sorted({school.municipality for school in schools})
+    first = schools[0] if schools else None
+    return {
+        "project": project_phrase(schools),
+        "one_school": len(schools) == 1,
+        "school": first.name if first else "",
+        "municipality": first.municipality if first else "",
+        "count": len(schools),
+        "schools": listing([school.short_name for school in schools]),
+        "one_municipality": len(municipalities) == 1,
+        "municipalities": listing(municipalities),
+    }
+
+
 def listing(names: Sequence[str], limit: int = 20) -> str:
     """Names joined, the first ``limit`` shown and the rest counted; «нет» when empty."""
     if not names:

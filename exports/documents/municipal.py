@@ -22,7 +22,7 @@ from exports.documents.common import (
     listing,
     mark_for,
     mark_symbol,
-    project_phrase,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import Bold, Cell, DocxWriter, Paragraph
@@ -218,10 +218,7 @@ def render_docx(data: Data) -> tuple[bytes, int]:
     texts = spec["actions"]
     facts = {
         **data.request.common_facts(),
-        "project": project_phrase(data.schools),
-        "municipalities": listing(sorted({school.municipality for school in data.schools})),
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
+        **scope_facts(data.schools),
         "coverage_note": texts["coverage_note"],
     }
     schools = school_rows(data, spec["school"])

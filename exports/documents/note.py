@@ -23,8 +23,8 @@ from exports.documents.common import (
     item_line,
     listing,
     number,
-    project_phrase,
     say,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import DocxWriter
@@ -297,17 +297,10 @@ def render_docx(data: Data) -> tuple[bytes, int]:
     spec = template(NAME)
     writer = DocxWriter(title=spec["name"], landscape=bool(spec.get("landscape")))
     limits = spec["limits"]
-    first = data.schools[0] if data.schools else None
     picture = chart(data)
     facts = {
         **data.request.common_facts(),
-        "project": project_phrase(data.schools),
-        "one_school": len(data.schools) == 1,
-        "school": first.name if first else "",
-        "municipality": first.municipality if first else "",
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
-        "municipalities": listing(sorted({school.municipality for school in data.schools})),
+        **scope_facts(data.schools),
         **report_facts(data),
         **roadmap_facts(data, limits),
         **diagnostics_facts(data, limits),
