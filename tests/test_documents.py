@@ -243,7 +243,10 @@ async def test_activities_of_several_schools_are_grouped_by_school(
     reports = [row for row in rows if len(row) > 1]
     assert len(reports) == document.rows == season.reports_a + season.reports_b
     assert rows[-1][2].startswith("Урок школы Б") and rows[-1][3] == "СОШ №5"
-    assert "Школы (2): СОШ №2, СОШ №5." in doc.text
+    assert (
+        "Школы (2): СОШ №2, СОШ №5. Муниципальное образование: Дальнереченский городской округ."
+        in doc.text
+    )
 
 
 async def test_no_reports_says_so(world: World, session_factory):

@@ -3,7 +3,7 @@ coordinator's table, grouped by school when there are several; totals are the ta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +15,10 @@ from exports.documents.common import (
     day,
     direction_title,
     finish,
-    listing,
     materials,
     organizer,
     participants,
-    project_phrase,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import Cell, DocxWriter, Link, Paragraph
@@ -63,20 +62,19 @@ def report_cells(
     ]
 
 
-def table_rows(data: Data, spec: Mapping[str, Any]) -> list[Sequence[Cell] | str]:
-    """The rows in school order (the schools' order in ``data.schools``), numbered throughout."""
+def table_rows(data: Data, spec: Mapping[str, Any]) -> Iterator[Sequence[Cell] | str]:
+    """The rows in school order (the schools' order in ``data.schools``), numbered throughout;
+    made one at a time as the writer takes them, so a year of rows is never all in memory."""
     order = {school.id: index for index, school in enumerate(data.schools)}
     schools = {school.id: school for school in data.schools}
     reports = sorted(data.reports, key=lambda r: (order.get(r.school_id, 0), r.held_on, r.id))
-    rows: list[Sequence[Cell] | str] = []
     current = None
     for number, report in enumerate(reports, 1):
         school = schools[report.school_id]
         if len(data.schools) > 1 and report.school_id != current:
-            rows.append(fill(spec["school_row"], {"school": school.name}))
+            yield fill(spec["school_row"], {"school": school.name})
             current = report.school_id
-        rows.append(report_cells(number, report, school, spec))
-    return rows
+        yield report_cells(number, report, school, spec)
 
 
 def totals(reports: Sequence[ReportRow]) -> dict[str, int]:
@@ -102,18 +100,10 @@ def totals(reports: Sequence[ReportRow]) -> dict[str, int]:
 def render_docx(data: Data) -> tuple[bytes, int]:
     spec = template(NAME)
     writer = DocxWriter(title=spec["name"], landscape=bool(spec.get("landscape")))
-    municipalities = sorted({school.municipality for school in data.schools})
-    first = data.schools[0] if data.schools else None
     facts = {
         **data.request.common_facts(),
+        **scope_facts(data.schools),
         **totals(data.reports),
-        "project": project_phrase(data.schools),
-        "one_school": len(data.schools) == 1,
-        "school": first.name if first else "",
-        "municipality": first.municipality if first else "",
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
-        "municipalities": listing(municipalities),
     }
     rows = table_rows(data, spec)
     write_blocks(

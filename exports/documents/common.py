@@ -3,9 +3,10 @@ run from rendered blocks to a .docx. Pure functions; no database, no Telegram.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -38,7 +39,9 @@ def say(key: str, **facts: Any) -> str:
     return fill(words("texts")[key], facts)
 
 
+@cache
 def day(value: date) -> str:
+    """A date as the documents write it (a year of reports has 365 of them: made once each)."""
     return fill(words("texts")["day"], {"date": f"{value:%d.%m.%Y}"})
 
 
@@ -77,6 +80,22 @@ def project_phrase(schools: Sequence[SchoolInfo]) -> str:
     if len(projects) == 1:
         return words("projects")[projects.pop()]
     return words("projects")["both"]
+
+
+def scope_facts(schools: Sequence[SchoolInfo]) -> dict[str, Any]:
+    """Who a document is about: the school (when one), the schools, their municipalities."""
+    municipalities = sorted({school.municipality for school in schools})
+    first = schools[0] if schools else None
+    return {
+        "project": project_phrase(schools),
+        "one_school": len(schools) == 1,
+        "school": first.name if first else "",
+        "municipality": first.municipality if first else "",
+        "count": len(schools),
+        "schools": listing([school.short_name for school in schools]),
+        "one_municipality": len(municipalities) == 1,
+        "municipalities": listing(municipalities),
+    }
 
 
 def listing(names: Sequence[str], limit: int = 20) -> str:
@@ -153,7 +172,7 @@ def write_blocks(
     writer: DocxWriter,
     blocks: Sequence[Rendered],
     *,
-    tables: Mapping[str, tuple[Sequence[Column], Sequence[Sequence[Cell] | str]]],
+    tables: Mapping[str, tuple[Sequence[Column], Iterable[Sequence[Cell] | str]]],
     chart: tuple[bytes, str] | None = None,
 ) -> None:
     """Rendered blocks into the writer: paragraphs by style, tables and the chart by name."""

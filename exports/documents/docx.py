@@ -31,6 +31,7 @@ from exports.documents.templates import docx_parts
 # XML 1.0 forbids these (and lone surrogates): a report typed with a control character must
 # not make the whole document unreadable.
 _ILLEGAL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SPECIAL: Final = re.compile("[&<>\t\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _CLICKABLE: Final = re.compile(r"https?://[^\s\"<>]+", re.IGNORECASE)
 MAX_URL_CHARS: Final = 2_079  # Office's limit for a link address; longer ones stay text
 
@@ -42,6 +43,7 @@ A4: Final = (11_906, 16_838)
 MARGINS: Final = {"top": 1_134, "right": 850, "bottom": 1_134, "left": 1_701}
 _SAFE_URL_CHARS: Final = ":/?#[]@!$&'()*+,;=%~-._"
 _FIXED_RELATIONSHIPS: Final = 4  # styles, settings, fontTable, footer: rId1…rId4
+_SLICE: Final = 2_000  # pieces of the body joined and written at a time
 TABLE_ROWS: Final = 100
 # A row this many lines long or shorter moves to the next page whole; a longer one may break
 # (a row taller than the page can't be kept, and Word would cut it off).
@@ -53,6 +55,8 @@ _TWIPS_PER_CHAR: Final = 110
 
 def xml_text(text: str) -> str:
     """Text fit for a ``w:t`` element: XML-legal, escaped, tabs and line ends as spaces."""
+    if _SPECIAL.search(text) is None:  # most texts: nothing to do, and a search is cheap
+        return text
     return escape(_ILLEGAL.sub("", text).replace("\t", " ").replace("\r", ""))
 
 
@@ -215,7 +219,7 @@ class DocxWriter:
         if self.landscape:
             width, height, orient = height, width, ' w:orient="landscape"'
         section = parts["section"].format(width=width, height=height, orient=orient, **MARGINS)
-        document = parts["document"].format(body="".join(self._body), section=section)
+        head, tail = parts["document"].split("{body}")
         buffer = BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
             archive.writestr("[Content_Types].xml", parts["content_types"])
@@ -227,7 +231,13 @@ class DocxWriter:
                     created=created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 ),
             )
-            archive.writestr("word/document.xml", document)
+            with archive.open("word/document.xml", "w") as handle:
+                # Written a slice at a time: one join of a municipality's body (tens of MB) and
+                # its encoding would each hold the GIL, and so the bot's event loop, for a while.
+                handle.write(head.encode())
+                for start in range(0, len(self._body), _SLICE):
+                    handle.write("".join(self._body[start : start + _SLICE]).encode())
+                handle.write(tail.format(section=section).encode())
             archive.writestr("word/_rels/document.xml.rels", self._relationships())
             archive.writestr("word/styles.xml", parts["styles"])
             archive.writestr("word/settings.xml", parts["settings"])
@@ -253,11 +263,10 @@ class DocxWriter:
 
     def _paragraph(self, content: Paragraph, style: str, *, keep_next: bool = False) -> str:
         keep = "<w:keepNext/>" if keep_next else ""
-        runs = [content] if isinstance(content, str) else content
-        return (
-            f'<w:p><w:pPr><w:pStyle w:val="{style}"/>{keep}</w:pPr>'
-            f"{''.join(self._run(run) for run in runs)}</w:p>"
-        )
+        opening = f'<w:p><w:pPr><w:pStyle w:val="{style}"/>{keep}</w:pPr>'
+        if isinstance(content, str):
+            return f'{opening}<w:r><w:t xml:space="preserve">{xml_text(content)}</w:t></w:r></w:p>'
+        return f"{opening}{''.join([self._run(run) for run in content])}</w:p>"
 
     def _run(self, run: Run) -> str:
         if isinstance(run, Link):
@@ -280,29 +289,29 @@ class DocxWriter:
     def _cell(
         self, content: Cell, width: int, style: str, *, span: int = 1, shaded: bool = False
     ) -> str:
-        paragraphs: Sequence[Paragraph] = (
-            content.split("\n") if isinstance(content, str) else content
-        )
         properties = f'<w:tcW w:w="{width}" w:type="dxa"/>'
         if span > 1:
             properties += f'<w:gridSpan w:val="{span}"/>'
         if shaded:
             properties += '<w:shd w:val="clear" w:color="auto" w:fill="E7E6E6"/>'
-        inner = "".join(self._paragraph(p, style) for p in paragraphs) or self._paragraph(
-            "", style
-        )
+        paragraphs = content.split("\n") if isinstance(content, str) else content or [""]
+        inner = "".join([self._paragraph(p, style) for p in paragraphs])
         return f"<w:tc><w:tcPr>{properties}</w:tcPr>{inner}</w:tc>"
 
 
 def _lines(cell: Cell, width: int) -> int:
-    """About how many lines ``cell`` takes in a column ``width`` twips wide."""
+    """About how many lines ``cell`` takes in a column ``width`` twips wide (a paragraph is
+    one line more than its full lines: close enough to tell a short row from a long one)."""
     per_line = max(1, (width - 170) // _TWIPS_PER_CHAR)
-    paragraphs = cell.split("\n") if isinstance(cell, str) else cell
+    if isinstance(cell, str):
+        return cell.count("\n") + 1 + len(cell) // per_line
     total = 0
-    for paragraph in paragraphs:
-        runs = [paragraph] if isinstance(paragraph, str) else paragraph
-        length = sum(len(run if isinstance(run, str) else run[0]) for run in runs)
-        total += max(1, -(-length // per_line))
+    for paragraph in cell:
+        if isinstance(paragraph, str):
+            length = len(paragraph)
+        else:
+            length = sum(len(run) if isinstance(run, str) else len(run[0]) for run in paragraph)
+        total += 1 + length // per_line
     return total
 
 

@@ -13,19 +13,21 @@ Definitions (the same in every document, and printed in their notes where they m
   compared with the run before it.
 
 Counts are grouped by the database (per school and direction); row lists are read only where a
-document lists rows (a school's activities, the activities report).
+document lists rows (a school's activities, the activities report), and then a batch at a time
+through a server-side cursor: the event loop serves other updates between batches instead of
+building a municipality's year of rows in one go (bench/documents.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.entities import (
@@ -40,8 +42,23 @@ from models.entities import (
 from models.enums import EvidenceKind, Mark, ReviewState, RunStatus
 from models.stats import Schools, item_has_report, report_direction, school_filter
 
+BATCH: Final = 1_000
 
-@dataclass(frozen=True)
+
+async def _batches(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]]
+) -> AsyncIterator[Sequence[Row[*tuple[Any, ...]]]]:
+    """The statement's rows, a batch at a time (iterating row by row costs a greenlet switch
+    per row)."""
+    result = await session.stream(stmt.execution_options(yield_per=BATCH))
+    try:
+        async for batch in result.partitions():
+            yield batch
+    finally:
+        await result.close()
+
+
+@dataclass(frozen=True, slots=True)
 class SchoolInfo:
     id: int
     name: str
@@ -50,7 +67,7 @@ class SchoolInfo:
     municipality: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReportRow:
     id: int
     school_id: int
@@ -67,7 +84,7 @@ class ReportRow:
     files: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemRow:
     id: int
     school_id: int
@@ -80,7 +97,7 @@ class ItemRow:
     overdue: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class Tally:
     """Counters of one school and direction (or any sum of them); see the module docstring."""
 
@@ -101,6 +118,10 @@ class Tally:
     overdue: int = 0
     first_due: date | None = None
     last_due: date | None = None
+
+    def facts(self) -> dict[str, Any]:
+        """The counters by name, for a template."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     def add(self, other: Tally) -> None:
         for item in fields(self):
@@ -152,7 +173,7 @@ def _sum(cells: Iterable[tuple[Any, Tally]], key: Any) -> dict[Any, Tally]:
     return dict(out)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunResult:
     """A completed run: its level and, per direction, what it found."""
 
@@ -169,7 +190,7 @@ class RunResult:
     deficits: tuple[tuple[str, str], ...]  # (direction title, deficit)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnostics:
     """Per school, per questionnaire code: the latest run and the one before (or None)."""
 
@@ -209,25 +230,30 @@ def _in_period(schools: Schools, start: date, end: date) -> ColumnElement[bool]:
     )
 
 
+_REPORT_FIELDS: Final = (
+    "id",
+    "school_id",
+    "held_on",
+    "title",
+    "direction",
+    "mark",
+    "description",
+    "participants_count",
+    "participants_category",
+    "organizer",
+    "review_state",
+)
+
+
 async def load_reports(
     session: AsyncSession, schools: Schools, start: date, end: date
 ) -> list[ReportRow]:
-    """Reports held in the period with their links and files, by school, date and id."""
+    """Reports held in the period with their links and files, by school, date and id.
+
+    One statement, a row per piece of evidence (or one for a report without any), read flat:
+    consecutive rows of a report make it; nothing is kept per report but the report."""
     r = ActivityReport
-    evidence: dict[int, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    pieces = await session.execute(
-        select(Evidence.report_id, Evidence.kind, Evidence.url, Evidence.file_name)
-        .join(r, r.id == Evidence.report_id)
-        .where(_in_period(schools, start, end))
-        .order_by(Evidence.report_id, Evidence.id)
-    )
-    for report_id, kind, url, file_name in pieces:
-        links, files = evidence[report_id]
-        if url:
-            links.append(url)
-        else:
-            files.append(file_name or ("photo" if kind == EvidenceKind.PHOTO else "document"))
-    rows = await session.execute(
+    stmt = (
         select(
             r.id,
             r.school_id,
@@ -240,15 +266,36 @@ async def load_reports(
             r.participants_category,
             r.organizer,
             r.review_state,
+            Evidence.kind,
+            Evidence.url,
+            Evidence.file_name,
         )
         .outerjoin(RoadmapItem, RoadmapItem.id == r.roadmap_item_id)
+        .outerjoin(Evidence, Evidence.report_id == r.id)
         .where(_in_period(schools, start, end))
-        .order_by(r.school_id, r.held_on, r.id)
+        .order_by(r.school_id, r.held_on, r.id, Evidence.id)
     )
-    out = []
-    for row in rows:
-        links, files = evidence.get(row[0], ([], []))
-        out.append(ReportRow(*row, links=tuple(links), files=tuple(files)))
+    out: list[ReportRow] = []
+    fields_: tuple[Any, ...] = ()
+    links: list[str] = []
+    files: list[str] = []
+
+    def flush() -> None:
+        if fields_:
+            values = dict(zip(_REPORT_FIELDS, fields_, strict=True))
+            out.append(ReportRow(**values, links=tuple(links), files=tuple(files)))
+
+    async for batch in _batches(session, stmt):
+        for row in batch:
+            if not fields_ or row[0] != fields_[0]:
+                flush()
+                fields_, links, files = tuple(row[:11]), [], []
+            kind, url, name = row[11], row[12], row[13]
+            if url:
+                links.append(url)
+            elif kind is not None:
+                files.append(name or ("photo" if kind == EvidenceKind.PHOTO else "document"))
+    flush()
     return out
 
 
@@ -262,7 +309,7 @@ async def load_items(
     """Roadmap items (not archived) of the schools, in roadmap order."""
     done = _done_by(end)
     overdue = and_(RoadmapItem.due_date < period_cutoff(end, today), ~done)
-    rows = await session.execute(
+    rows = (
         select(
             RoadmapItem.id,
             RoadmapItem.school_id,
@@ -271,13 +318,19 @@ async def load_items(
             RoadmapItem.direction,
             RoadmapItem.due_raw,
             RoadmapItem.due_date,
-            done,
-            overdue,
+            done.label("done"),
+            overdue.label("overdue"),
         )
         .where(school_filter(RoadmapItem.school_id, schools), RoadmapItem.is_archived.is_(False))
         .order_by(RoadmapItem.school_id, RoadmapItem.position, RoadmapItem.id)
     )
-    return [ItemRow(*row[:7], done=bool(row[7]), overdue=bool(row[8])) for row in rows]
+    items = []
+    async for batch in _batches(session, rows):
+        for row in batch:
+            values = row._asdict()
+            values["done"], values["overdue"] = bool(row.done), bool(row.overdue)
+            items.append(ItemRow(**values))
+    return items
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -22,7 +22,7 @@ from exports.documents.common import (
     listing,
     mark_for,
     mark_symbol,
-    project_phrase,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import Bold, Cell, DocxWriter, Paragraph
@@ -172,7 +172,7 @@ def _direction_action(
         if code is not None
         else texts["other"]
     )
-    facts: dict[str, Any] = {**vars(tally), "schools_reporting": schools_reporting}
+    facts: dict[str, Any] = {**tally.facts(), "schools_reporting": schools_reporting}
     text: list[Paragraph] = [[Bold(mark_symbol(mark_for(tally)))]]
     text.append(fill(texts["direction_done"], facts) if tally.reports else texts["direction_none"])
     if tally.planned or tally.overdue:
@@ -194,7 +194,7 @@ def _review_action(data: Data, texts: Mapping[str, str]) -> list[Cell]:
         data.request.period,
         [
             [Bold(coverage_mark(total.confirmed, total.reports))],
-            fill(texts["review_done"], vars(total)),
+            fill(texts["review_done"], total.facts()),
         ],
     ]
 
@@ -218,10 +218,7 @@ def render_docx(data: Data) -> tuple[bytes, int]:
     texts = spec["actions"]
     facts = {
         **data.request.common_facts(),
-        "project": project_phrase(data.schools),
-        "municipalities": listing(sorted({school.municipality for school in data.schools})),
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
+        **scope_facts(data.schools),
         "coverage_note": texts["coverage_note"],
     }
     schools = school_rows(data, spec["school"])

@@ -23,8 +23,8 @@ from exports.documents.common import (
     item_line,
     listing,
     number,
-    project_phrase,
     say,
+    scope_facts,
     write_blocks,
 )
 from exports.documents.docx import DocxWriter
@@ -85,11 +85,11 @@ def report_facts(data: Data) -> dict[str, Any]:
     for code in directions_in_order(list(by_direction)):
         tally = by_direction.get(code, Tally())
         if tally.reports:
-            directions.append({**vars(tally), "direction": direction_title(code)})
+            directions.append({**tally.facts(), "direction": direction_title(code)})
         elif code in set(Direction):
             empty.append(f"«{direction_title(code)}»")
     return {
-        **vars(total),
+        **total.facts(),
         "schools_reporting": len(data.schools) - len(silent),
         "silent_schools": listing(silent) if silent else "",
         "directions": directions,
@@ -297,17 +297,10 @@ def render_docx(data: Data) -> tuple[bytes, int]:
     spec = template(NAME)
     writer = DocxWriter(title=spec["name"], landscape=bool(spec.get("landscape")))
     limits = spec["limits"]
-    first = data.schools[0] if data.schools else None
     picture = chart(data)
     facts = {
         **data.request.common_facts(),
-        "project": project_phrase(data.schools),
-        "one_school": len(data.schools) == 1,
-        "school": first.name if first else "",
-        "municipality": first.municipality if first else "",
-        "count": len(data.schools),
-        "schools": listing([school.short_name for school in data.schools]),
-        "municipalities": listing(sorted({school.municipality for school in data.schools})),
+        **scope_facts(data.schools),
         **report_facts(data),
         **roadmap_facts(data, limits),
         **diagnostics_facts(data, limits),
