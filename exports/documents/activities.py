@@ -3,6 +3,7 @@ coordinator's table, grouped by school when there are several; totals are the ta
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,16 +66,21 @@ def report_cells(
 def table_rows(data: Data, spec: Mapping[str, Any]) -> Iterator[Sequence[Cell] | str]:
     """The rows in school order (the schools' order in ``data.schools``), numbered throughout;
     made one at a time as the writer takes them, so a year of rows is never all in memory."""
-    order = {school.id: index for index, school in enumerate(data.schools)}
-    schools = {school.id: school for school in data.schools}
-    reports = sorted(data.reports, key=lambda r: (order.get(r.school_id, 0), r.held_on, r.id))
-    current = None
-    for number, report in enumerate(reports, 1):
-        school = schools[report.school_id]
-        if len(data.schools) > 1 and report.school_id != current:
+    # The reports come by school, date and id; grouped, not sorted again: sorting a year of
+    # rows is C code that holds the GIL (and with it the bot's event loop) for its whole run.
+    by_school: dict[int, list[ReportRow]] = defaultdict(list)
+    for report in data.reports:
+        by_school[report.school_id].append(report)
+    number = 0
+    for school in data.schools:
+        reports = by_school.get(school.id)
+        if not reports:
+            continue
+        if len(data.schools) > 1:
             yield fill(spec["school_row"], {"school": school.name})
-            current = report.school_id
-        yield report_cells(number, report, school, spec)
+        for report in reports:
+            number += 1
+            yield report_cells(number, report, school, spec)
 
 
 def totals(reports: Sequence[ReportRow]) -> dict[str, int]:

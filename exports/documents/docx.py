@@ -212,7 +212,8 @@ class DocxWriter:
     # --- the package ---------------------------------------------------------------------------
 
     def to_bytes(self, *, created: datetime, footer: str) -> bytes:
-        """The .docx; ``footer`` is a text with ``{page}`` and ``{pages}`` placeholders."""
+        """The .docx; ``footer`` is a text with ``{page}`` and ``{pages}`` placeholders. The
+        writer is spent: its body is freed as it is written."""
         parts = docx_parts()
         width, height = A4
         orient = ""
@@ -235,8 +236,11 @@ class DocxWriter:
                 # Written a slice at a time: one join of a municipality's body (tens of MB) and
                 # its encoding would each hold the GIL, and so the bot's event loop, for a while.
                 handle.write(head.encode())
-                for start in range(0, len(self._body), _SLICE):
-                    handle.write("".join(self._body[start : start + _SLICE]).encode())
+                body = self._body
+                for start in range(0, len(body), _SLICE):
+                    stop = min(start + _SLICE, len(body))
+                    handle.write("".join(body[start:stop]).encode())
+                    body[start:stop] = [""] * (stop - start)  # freed a slice at a time too
                 handle.write(tail.format(section=section).encode())
             archive.writestr("word/_rels/document.xml.rels", self._relationships())
             archive.writestr("word/styles.xml", parts["styles"])
