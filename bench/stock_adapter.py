@@ -21,7 +21,7 @@ import bot.db.sqlite_driver
 
 
 def main() -> None:
-    bot.db.sqlite_driver.dbapi = lambda: AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)  # type: ignore[assignment,return-value]
+    bot.db.sqlite_driver.dbapi = lambda **_: AsyncAdapt_aiosqlite_dbapi(aiosqlite, sqlite3)  # type: ignore[assignment]
     module, *argv = sys.argv[1:]
     sys.argv = [module, *argv]
     runpy.run_module(module, run_name="__main__")

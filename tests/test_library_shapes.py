@@ -31,7 +31,11 @@ from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet._writer import WorksheetWriter
-from sqlalchemy.connectors.asyncio import AsyncAdapt_dbapi_cursor, AsyncIODBAPIConnection
+from sqlalchemy.connectors.asyncio import (
+    AsyncAdapt_dbapi_connection,
+    AsyncAdapt_dbapi_cursor,
+    AsyncIODBAPIConnection,
+)
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -223,6 +227,16 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
         "the connection no longer makes its buffered cursors from _cursor_cls",
     )
     _has(AsyncAdapt_aiosqlite_dbapi, "connect", "SQLAlchemy", patch)
+    # Inline statements, commits and rollbacks: the per-connection mutex (is a trip to the
+    # thread in flight?) and the adapter's error translation.
+    _fail_unless(
+        "_execute_mutex" in AsyncAdapt_dbapi_connection.__slots__,
+        "SQLAlchemy",
+        patch,
+        "the connection's _execute_mutex",
+    )
+    for name in ("commit", "rollback", "_handle_exception"):
+        _has(AsyncAdapt_aiosqlite_connection, name, "SQLAlchemy", patch)
     _has(concurrency, "await_", "SQLAlchemy", patch)
 
     # aiosqlite: a function run in its thread on the sqlite3 connection, and that thread.
@@ -259,6 +273,13 @@ async def test_sqlalchemy_and_aiosqlite_adapter_for_one_trip_driver() -> None:
             "aiosqlite",
             patch,
             "Connection._execute no longer runs fn(*args) in the database thread",
+        )
+        # Inline statements check these before touching the sqlite3 connection themselves.
+        _fail_unless(
+            connection._running is True and connection._connection is connection._conn,
+            "aiosqlite",
+            patch,
+            "Connection._running / ._connection (is it open?) moved",
         )
         # SQLAlchemy's protocol is stricter than the aiosqlite connection it adapts in
         # production (aiosqlite's cursor() is an awaitable context manager).

@@ -1,6 +1,10 @@
-"""The SQLite driver shim: one trip to aiosqlite's thread per statement, DBAPI behaviour kept."""
+"""The SQLite driver shim: the main engine's statements on the event loop, waits for locks and
+the read-only engine's reads in aiosqlite's thread (one trip each); DBAPI behaviour kept."""
 
 from __future__ import annotations
+
+import asyncio
+import sqlite3
 
 import aiosqlite
 import pytest
@@ -8,6 +12,9 @@ from sqlalchemy import CursorResult, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.config import Settings
+from bot.db import sqlite_driver
+from bot.db.engine import create_engine
 from bot.db.sqlite_driver import OneTripDBAPI
 from models import Municipality, School
 from tests.conftest import World
@@ -19,7 +26,10 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original = aiosqlite.Connection._execute
 
     async def counted(self: aiosqlite.Connection, fn, *args, **kwargs):
-        seen.append(getattr(fn, "__name__", repr(fn)))
+        name = getattr(fn, "__name__", None)
+        if name is None:  # a partial: what it waits for
+            name = "+".join(getattr(f, "__name__", "?") for f in (fn.func, *fn.args))
+        seen.append(name)
         return await original(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
@@ -31,15 +41,107 @@ def _sqlite_only(engine: AsyncEngine) -> None:
         pytest.skip("the shim is for SQLite")
 
 
-async def test_a_statement_is_one_trip(engine: AsyncEngine, trips: list[str]) -> None:
+async def test_the_main_engine_makes_no_trip_to_the_thread(
+    engine: AsyncEngine, trips: list[str], world: World
+) -> None:
     _sqlite_only(engine)
-    assert isinstance(engine.dialect.dbapi, OneTripDBAPI)
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))  # BEGIN and the first statement
+    assert isinstance(engine.dialect.dbapi, OneTripDBAPI) and engine.dialect.dbapi.inline
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT 1"))  # the pool's connection is set up by now
         trips.clear()
         rows = (await conn.execute(text("SELECT 1 UNION ALL SELECT 2"))).all()
-        assert trips == ["_execute"]  # was 4: cursor, execute, fetchall, close
+        await conn.execute(update(School).where(School.id == -1).values(name="x"))
+        busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        checkpoints = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
+    assert trips == []  # statements and the commit ran inline (a SELECT was 4 trips once)
     assert [tuple(r) for r in rows] == [(1,), (2,)]
+    # A locked database fails at once here and waits in the thread; checkpoints run there too.
+    assert (busy, checkpoints) == (0, 0)
+
+
+async def test_the_read_only_engine_makes_one_trip_per_statement(
+    settings: Settings, trips: list[str]
+) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("the shim is for SQLite")
+    reader = create_engine(settings.database_url, read_only=True)
+    try:
+        assert isinstance(reader.dialect.dbapi, OneTripDBAPI) and not reader.dialect.dbapi.inline
+        async with reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))  # BEGIN and the first statement
+            trips.clear()
+            rows = (await conn.execute(text("SELECT 1 UNION ALL SELECT 2"))).all()
+            assert trips == ["_execute"]  # was 4: cursor, execute, fetchall, close
+            busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+        assert [tuple(r) for r in rows] == [(1,), (2,)]
+        assert busy == sqlite_driver.SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        await reader.dispose()
+
+
+async def test_a_locked_database_is_waited_for_in_the_thread_not_on_the_loop(
+    settings: Settings,
+    session_factory: async_sessionmaker[AsyncSession],
+    trips: list[str],
+    world: World,
+) -> None:
+    """Another writer (a CLI import, another process) holds the lock: the update's statement
+    goes to the thread and waits there while the loop serves everything else."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("the shim is for SQLite")
+    async with session_factory() as session, session.begin():
+        await session.execute(select(School.id))  # the pool's connection is set up
+    other = sqlite3.connect(settings.database_url.split("///", 1)[1], isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        trips.clear()
+
+        async def write() -> None:
+            async with session_factory() as session, session.begin():
+                session.add(
+                    School(municipality_id=world.municipality.id, name="Ждёт", short_name="Ждёт")
+                )
+
+        task = asyncio.create_task(write())
+        loop_turns = 0
+        while "_waiting+_execute" not in trips:
+            await asyncio.sleep(0)
+            loop_turns += 1
+            assert loop_turns < 100_000, "the write never reached the thread"
+        for _ in range(50):  # the loop keeps turning while the write waits in the thread
+            await asyncio.sleep(0)
+        assert not task.done()
+    finally:
+        other.commit()
+        other.close()
+    await task
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).where(School.name == "Ждёт")) == 1
+        # The busy timeout is 0 again for the next inline statement.
+        assert (await session.execute(text("PRAGMA busy_timeout"))).scalar_one() == 0
+    # BEGIN IMMEDIATE waited in the thread; everything after it ran inline again.
+    assert trips == ["_waiting+_execute"]
+
+
+async def test_checkpoints_run_in_the_thread_every_so_many_commits(
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    trips: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    world: World,
+) -> None:
+    _sqlite_only(engine)
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 3)
+    async with session_factory() as session:
+        await session.execute(select(School.id))  # the pool's connection is set up
+    monkeypatch.setattr(sqlite_driver.OneTripConnection, "_commits", 0)
+    trips.clear()
+    for number in range(6):
+        async with session_factory() as session, session.begin():
+            session.add(
+                School(municipality_id=world.municipality.id, name=f"К{number}", short_name="К")
+            )
+    assert trips == ["_waiting+_checkpoint"] * 2
 
 
 async def test_row_counts_ids_many_rows_and_errors(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 
 from bot.db import sqlite_driver
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = sqlite_driver.SQLITE_BUSY_TIMEOUT_MS
 # Execution option for a transaction that only reads (see `begin_read_only`).
 READ_ONLY_OPTION = "sqlite_read_only_transaction"
 
@@ -35,9 +35,13 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
     _ensure_sqlite_dir(url)
+    inline = False
     if make_url(url).get_driver_name() == "aiosqlite":
-        # One trip to aiosqlite's thread per statement instead of 3–4 (bot/db/sqlite_driver.py).
-        kwargs.setdefault("module", sqlite_driver.dbapi())
+        # The main engine runs statements on the event loop and only waits for locks in
+        # aiosqlite's thread; the read-only engine's long reads stay in the thread, one trip
+        # per statement (bot/db/sqlite_driver.py).
+        inline = not read_only
+        kwargs.setdefault("module", sqlite_driver.dbapi(inline=inline))
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -45,10 +49,15 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         # We issue BEGIN ourselves (below), so the driver must not open transactions on its own.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Inline: a locked database fails at once and the statement waits in the thread.
+        inline_here = inline and getattr(dbapi_connection, "_inline", False)
+        cursor.execute(f"PRAGMA busy_timeout={0 if inline_here else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if inline_here:
+            # Checkpoints (page copies, an fsync) run in the thread, not in an inline commit.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

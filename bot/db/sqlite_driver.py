@@ -1,4 +1,4 @@
-"""SQLAlchemy's aiosqlite adapter with one trip to the database thread per statement.
+"""SQLAlchemy's aiosqlite adapter: statements run on the event loop, waits in aiosqlite's thread.
 
 aiosqlite runs the sqlite3 connection in a thread of its own and every call on it is a trip
 there and back (a queue, a future, a wake-up of the event loop): ~40 µs of CPU each on these
@@ -7,15 +7,38 @@ fetch the rows, close the cursor — and a form step runs 10–20 statements (be
 Here a statement is one function run in that thread which does all four and hands back the
 description, the rows, the row count and the last row id.
 
-Only the buffered cursor changes. Streaming (server-side) cursors, transactions, connection
-set-up and error translation stay SQLAlchemy's. Used through ``create_async_engine(...,
-module=dbapi())``; the URL stays ``sqlite+aiosqlite``.
+**Inline** (the bot's main engine, ``dbapi(inline=True)``): even one trip costs more than the
+statements of an update take in SQLite (~0.9 ms for all of them, bench/e2e.py): the trips, the
+event loop's wake-ups and the greenlet hand-offs were ~20 % of an update's CPU. So a statement,
+a commit and a rollback run right on the event loop, on the same sqlite3 connection, and only
+what may wait goes to aiosqlite's thread:
+
+* Only SQLite's locks can make a statement wait, and the connection's own busy timeout is 0:
+  a statement that finds the database locked (``BEGIN IMMEDIATE`` while another connection or
+  process writes) fails at once with SQLITE_BUSY, without having done anything, and is run
+  again in the thread with the full busy timeout (``SQLITE_BUSY_TIMEOUT_MS``), so the loop never
+  waits on a lock. Under WAL nothing else waits: readers never block, nor are blocked by, the
+  one writer, and an update's transaction never waits on Telegram (bot/pipeline/unit_of_work.py).
+* The WAL is copied back into the database (a checkpoint: page copies and an fsync) in the
+  thread too: the inline connections don't checkpoint on commit (``wal_autocheckpoint=0``);
+  every ``CHECKPOINT_EVERY`` commits one passive checkpoint runs in the thread.
+* A long read — an export, a document — goes through the read-only engine, whose connections
+  keep every call in the thread (``dbapi()``): the loop serves other users meanwhile.
+
+One connection is never used from both threads at once: a trip to the thread is awaited by the
+session that owns the connection, under the adapter's per-connection mutex, and an inline
+statement is taken only when that mutex is free.
+
+Only the buffered cursor and the connection's commit and rollback change. Streaming
+(server-side) cursors, connection set-up and error translation stay SQLAlchemy's. Used through
+``create_async_engine(..., module=dbapi(...))``; the URL stays ``sqlite+aiosqlite``.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
+from functools import partial
 from threading import Thread
 from typing import Any, cast
 
@@ -28,6 +51,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+CHECKPOINT_EVERY = 500
 _Outcome = tuple[Any, list[Any] | None, int, int | None]
 
 
@@ -44,6 +69,33 @@ def _execute(connection: sqlite3.Connection, operation: str, parameters: Any) ->
         return description, rows, cursor.rowcount, cursor.lastrowid
     finally:
         cursor.close()
+
+
+def _busy(error: BaseException) -> bool:
+    """SQLITE_BUSY (any extended code): the statement found the database locked, did nothing."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.OperationalError) and code is not None and code & 0xFF == 5
+
+
+def _waiting(function: Any, connection: sqlite3.Connection, *args: Any) -> Any:
+    """Runs in aiosqlite's thread: ``function`` with the busy timeout, then 0 again."""
+    connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    try:
+        return function(connection, *args)
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+
+def _commit(connection: sqlite3.Connection) -> None:
+    connection.commit()
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    connection.rollback()
 
 
 def _executemany(connection: sqlite3.Connection, operation: str, parameters: Any) -> _Outcome:
@@ -94,21 +146,12 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._arraysize = value
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
-        async with self._adapt_connection._execute_mutex:
-            connection = cast(aiosqlite.Connection, self._connection)
-            # aiosqlite's private hand-off to its thread is untyped (README, «Library patches»).
-            outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _execute, connection._conn, operation, parameters
-            )
-        self._take(outcome)
+        adapt = cast(OneTripConnection, self._adapt_connection)
+        self._take(await adapt._run(_execute, operation, parameters))
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
-        async with self._adapt_connection._execute_mutex:
-            connection = cast(aiosqlite.Connection, self._connection)
-            outcome = await connection._execute(  # type: ignore[no-untyped-call]
-                _executemany, connection._conn, operation, seq_of_parameters
-            )
-        self._take(outcome)
+        adapt = cast(OneTripConnection, self._adapt_connection)
+        self._take(await adapt._run(_executemany, operation, seq_of_parameters))
 
     def _take(self, outcome: _Outcome) -> None:
         self._description, rows, self._rowcount, self._lastrowid = outcome
@@ -122,13 +165,70 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_inline",)
     # SQLAlchemy's adapter builds cursors from this attribute (README, «Library patches»).
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
+    _commits = 0  # inline commits in this process, for the periodic checkpoint
+
+    def __init__(self, dbapi: Any, connection: Any, inline: bool = False) -> None:
+        super().__init__(dbapi, connection)
+        self._inline = inline
+
+    async def _run(self, function: Any, *args: Any, in_thread: bool = False) -> Any:
+        """``function(sqlite3 connection, *args)``: inline when it can (module docstring),
+        else — not inline, the connection busy in the thread, the database locked, or
+        ``in_thread`` — in aiosqlite's thread, one trip, waiting for the lock up to the busy
+        timeout."""
+        connection = cast(aiosqlite.Connection, self._connection)
+        if in_thread:
+            function = partial(_waiting, function)
+        elif self._inline and not self._execute_mutex.locked():
+            if not connection._running or connection._connection is None:
+                raise ValueError("Connection closed")
+            try:
+                return function(connection._conn, *args)
+            except sqlite3.OperationalError as error:
+                if not _busy(error):
+                    raise
+            function = partial(_waiting, function)
+        async with self._execute_mutex:
+            # aiosqlite's private hand-off to its thread is untyped (README, «Library patches»).
+            return await connection._execute(  # type: ignore[no-untyped-call]
+                function, connection._conn, *args
+            )
+
+    async def _end(self, how: str) -> None:
+        await self._run(_commit if how == "commit" else _rollback)
+        if how == "commit" and self._inline:
+            OneTripConnection._commits += 1
+            if OneTripConnection._commits % CHECKPOINT_EVERY == 0:
+                await self._run(_checkpoint, in_thread=True)
+
+    def commit(self) -> None:
+        if not self._inline or cast(aiosqlite.Connection, self._connection)._connection is None:
+            super().commit()
+            return
+        try:
+            await_(self._end("commit"))
+        except Exception as error:
+            self._handle_exception(error)
+
+    def rollback(self) -> None:
+        if not self._inline or cast(aiosqlite.Connection, self._connection)._connection is None:
+            super().rollback()
+            return
+        try:
+            await_(self._end("rollback"))
+        except Exception as error:
+            self._handle_exception(error)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
     """SQLAlchemy's aiosqlite DBAPI shim handing out ``OneTripConnection``s."""
+
+    def __init__(self, aiosqlite: Any, sqlite: Any, *, inline: bool = False) -> None:
+        super().__init__(aiosqlite, sqlite)
+        self.inline = inline
 
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
         creator_fn = kw.pop("async_creator_fn", None)
@@ -139,8 +239,9 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
                 connection.daemon = True
             else:
                 connection._thread.daemon = True
-        return OneTripConnection(self, await_(connection))
+        return OneTripConnection(self, await_(connection), self.inline)
 
 
-def dbapi() -> OneTripDBAPI:
-    return OneTripDBAPI(aiosqlite, sqlite3)
+def dbapi(*, inline: bool = False) -> OneTripDBAPI:
+    """The shim; ``inline=True``: statements on the event loop (the module docstring)."""
+    return OneTripDBAPI(aiosqlite, sqlite3, inline=inline)
