@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,6 +127,20 @@ def respondent_title(form: str, audience: str) -> str:
     except (KeyError, OSError, ValueError):
         return audience
     return next((r.title for r in respondents if r.code == audience), audience)
+
+
+def group_name(survey: SurveyFacts, *, one_grade: str, grades: str) -> str:
+    """The respondents, with the pupils' grades filled into a wording given as
+    ``{group} {grades} …``: «обучающиеся 5–7, 9 классов», «обучающиеся 6 класса», «родители»."""
+    if not survey.grades:
+        return survey.respondents
+    text = one_grade if len(survey.grades) == 1 else grades
+    return text.format(group=survey.respondents, grades=grade_span(survey.grades))
+
+
+def status_key(survey: SurveyFacts) -> Literal["closed", "revoked", "open"]:
+    """Closed (by hand or by date); not taking answers as its link was withdrawn; or open."""
+    return "closed" if survey.closed else "revoked" if survey.revoked else "open"
 
 
 def parse_grades(grades: str | None) -> tuple[int, ...]:

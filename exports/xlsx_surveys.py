@@ -15,7 +15,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exports.schedule import format_period
-from exports.surveys import State, SurveyFacts, grade_span, load_surveys, percent
+from exports.surveys import State, SurveyFacts, group_name, load_surveys, percent, status_key
 from exports.xlsx_layout import Column
 from exports.xlsx_writer import Sheet
 
@@ -33,27 +33,19 @@ SURVEY_COLUMNS: Final = (
 )
 ONE_GRADE: Final = "{group} {grades} класса"
 GRADES: Final = "{group} {grades} классов"
-CLOSED: Final = "закрыт {day:%d.%m.%Y}"
-OPEN: Final = "открыт до {day:%d.%m.%Y}"
-REVOKED: Final = "ссылка отозвана, до {day:%d.%m.%Y}"
+STATUSES: Final = {
+    "closed": "закрыт {day:%d.%m.%Y}",
+    "open": "открыт до {day:%d.%m.%Y}",
+    "revoked": "ссылка отозвана, до {day:%d.%m.%Y}",
+}
 AFTER_CLOSING: Final = "Итоги — после закрытия опроса"
 TOO_FEW: Final = "Меньше {min} ответов — не показано, чтобы никого нельзя было узнать"
 SHARE_DIGITS: Final = 1
 _SCHOOLS_AT_A_TIME: Final = 100  # schools whose surveys are held at once
 
 
-def group_name(survey: SurveyFacts) -> str:
-    """«обучающиеся 5–9 классов», «обучающиеся 6 класса», «родители»."""
-    if not survey.grades:
-        return survey.respondents
-    text = ONE_GRADE if len(survey.grades) == 1 else GRADES
-    return text.format(group=survey.respondents, grades=grade_span(survey.grades))
-
-
 def status(survey: SurveyFacts) -> str:
-    if survey.closed:
-        return CLOSED.format(day=survey.ends_on)
-    return (REVOKED if survey.revoked else OPEN).format(day=survey.ends_on)
+    return STATUSES[status_key(survey)].format(day=survey.ends_on)
 
 
 async def write_surveys(
@@ -76,7 +68,7 @@ async def write_surveys(
                 head = [
                     short_name,
                     survey.title,
-                    group_name(survey),
+                    group_name(survey, one_grade=ONE_GRADE, grades=GRADES),
                     format_period(survey.created_on, survey.ends_on),
                     status(survey),
                     survey.n,

@@ -22,7 +22,15 @@ from exports.documents.common import Request, day, listing, period, say, words
 from exports.documents.docx import Bold, Cell, Paragraph
 from exports.documents.facts import SchoolInfo
 from exports.documents.templates import fill
-from exports.surveys import State, SurveyFacts, grade_span, load_surveys, percent, riskiest
+from exports.surveys import (
+    State,
+    SurveyFacts,
+    group_name,
+    load_surveys,
+    percent,
+    riskiest,
+    status_key,
+)
 from models.surveys import AUDIENCES
 
 Surveys = dict[int, list[SurveyFacts]]
@@ -43,17 +51,13 @@ def _say(key: str, **facts: Any) -> str:
     return fill(words("surveys")[key], facts)
 
 
-def group_name(survey: SurveyFacts) -> str:
-    """«обучающиеся 5–9 классов», «обучающиеся 6 класса», «родители»."""
-    if not survey.grades:
-        return survey.respondents
-    key = "group_grade" if len(survey.grades) == 1 else "group_grades"
-    return _say(key, group=survey.respondents, grades=grade_span(survey.grades))
+def group(survey: SurveyFacts) -> str:
+    texts = words("surveys")
+    return group_name(survey, one_grade=texts["group_grade"], grades=texts["group_grades"])
 
 
 def status(survey: SurveyFacts) -> str:
-    key = "closed" if survey.closed else "revoked" if survey.revoked else "open"
-    return _say(key, date=day(survey.ends_on))
+    return _say(status_key(survey), date=day(survey.ends_on))
 
 
 def reason(survey: SurveyFacts, request: Request) -> str:
@@ -97,7 +101,7 @@ def school_rows(surveys: Sequence[SurveyFacts], request: Request) -> list[Sequen
         [
             f"{number}.",
             survey.title,
-            group_name(survey),
+            group(survey),
             [period(survey.created_on, survey.ends_on), status(survey)],
             str(survey.n),
             results(survey, request),
@@ -189,7 +193,6 @@ def summary_facts(
         "surveys": len(every),
         "survey_schools": len(with_surveys),
         "surveys_missing": listing(missing) if missing and every else "",
-        "survey_responses": sum(survey.n for survey in every),
         "survey_groups": _say("option_separator").join(
             _say("answered", group=name, n=n)
             for name, n in sorted(answered.items(), key=lambda kv: order[kv[0]])
