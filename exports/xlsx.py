@@ -1,10 +1,11 @@
-"""The municipal XLSX export: four sheets streamed from the database into a write-only workbook.
+"""The municipal XLSX export: five sheets streamed from the database into a write-only workbook.
 
 Memory stays flat whatever the number of rows: the big sheets are read through server-side
 cursors (exports/xlsx_sheets.py: columns, labels, queries, rows) and handed straight to
 openpyxl's write-only sheets, which spill to temporary files (exports/xlsx_writer.py: the lean
-streaming writer; exports/xlsx_layout.py: fonts, widths, heights, print setup). Here: the
-workbook's order of sheets, its titles, and what the caller is told was written.
+streaming writer; exports/xlsx_layout.py: fonts, widths, heights, print setup); the surveys'
+sheet is small (exports/xlsx_surveys.py). Here: the workbook's order of sheets, its titles,
+and what the caller is told was written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exports.schedule import format_period
+from exports.surveys import DEFAULT_MIN_RESPONSES
 from exports.xlsx_layout import Column
 from exports.xlsx_sheets import (
     DIAGNOSTIC_COLUMNS,
@@ -32,6 +34,7 @@ from exports.xlsx_sheets import (
     write_roadmaps,
     write_summary,
 )
+from exports.xlsx_surveys import SURVEY_COLUMNS, write_surveys
 from exports.xlsx_writer import Progress, Sheet, new_workbook, safe_text
 from models.stats import Schools, school_figures
 
@@ -79,11 +82,14 @@ async def build_export(
     out: BinaryIO | Path,
     progress: Callable[[int], None] | None = None,
     today: date | None = None,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
 ) -> ExportSummary:
     """Write the workbook for reports held in [start, end] by ``schools`` to ``out``.
 
     ``today`` (default: now in ``tz``) decides what is overdue. ``progress`` gets the number of
-    data rows written so far, every ``PROGRESS_EVERY`` rows and once at the end.
+    data rows written so far, every ``PROGRESS_EVERY`` rows and once at the end. A survey's
+    figures are shown once it is closed, from ``min_responses`` answers on (the bot's
+    ``survey_min_responses``).
     """
     if end < start:
         raise ValueError("the period ends before it starts")
@@ -96,6 +102,7 @@ async def build_export(
     figures = await school_figures(session, schools, today=today, week_start=start, week_end=end)
     scope = scope_title([school.short_name for school in figures])
     school_count = len(figures)
+    school_names = [(school.school_id, school.short_name) for school in figures]
 
     def sheet(title: str, columns: Sequence[Column], heading: str, keys: int) -> Sheet:
         return Sheet(
@@ -126,6 +133,10 @@ async def build_export(
     diagnostics = sheet("Самодиагностика", DIAGNOSTIC_COLUMNS, "Самодиагностика", 1)
     diagnostic_rows = await write_diagnostics(session, diagnostics, schools, tz)
     diagnostics.close()
+
+    surveys = sheet("Опросы", SURVEY_COLUMNS, f"Опросы (на {today:%d.%m.%Y})", 1)
+    await write_surveys(session, surveys, school_names, today=today, min_responses=min_responses)
+    surveys.close()
 
     # Zipping the spilled sheets is CPU-bound: keep the event loop (and the bot) responsive.
     await asyncio.to_thread(workbook.save, out)

@@ -1,6 +1,7 @@
 """A term of one school's work, for the document tests: roadmap items in and out of the period,
 reports with marks, participants and materials, two self-diagnosis runs (and one after the
-period), and a second school with a single report and nothing else."""
+period), and a second school with a single report and nothing else; and, apart, anonymous
+surveys of both schools: shown, still open, too few answers, before the period."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from models import (
     ReviewState,
     RoadmapItem,
     RunStatus,
+    School,
 )
+from models import surveys as sv
 from tests.conftest import World
 
 START, END = date(2026, 9, 1), date(2026, 11, 30)
@@ -190,3 +193,107 @@ async def make_season(world: World, session_factory: async_sessionmaker[AsyncSes
             ]
         )
     return Season(reports_a=6, reports_b=1)
+
+
+# --- anonymous surveys ------------------------------------------------------------------------
+
+MIN_RESPONSES = 5
+# Parents of school A, six of them, in the period and closed: its figures are shown.
+PARENT_ANSWERS = [[0, 0], [0, 0], [0, 1], [1, 2], [2, 2], [2, 1]]
+
+
+@dataclass(frozen=True)
+class Surveys:
+    """The surveys ``make_surveys`` wrote, by what a document must do with them."""
+
+    shown: int  # school A's parents: closed by hand, six answers
+    still_open: int  # school A's pupils of grades 5–7 and 9: six answers, open on TODAY
+    too_few: int  # school A's teachers (feedback): closed by date with three answers
+    before: int  # school A's parents in June: closed before the period
+    school_b: int  # school B's parents: closed, five answers, all the least favourable
+
+
+async def _survey(
+    session: AsyncSession,
+    school: School,
+    *,
+    form: str,
+    audience: str,
+    created: date,
+    closes: date,
+    answers: list[list[int]],
+    grades: tuple[int, ...] = (),
+    close: bool = True,
+) -> int:
+    made = await sv.create_survey(
+        session,
+        school=school,
+        form=form,
+        audience=audience,
+        grades=grades,
+        closes_on=closes,
+        today=created,
+        created_by=None,
+    )
+    for number, answer in enumerate(answers):
+        await sv.record_response(session, made.survey, f"respondent-{number}", answer, created)
+    if close:
+        await sv.close_survey(session, made.survey, closes, ())
+    return made.survey.id
+
+
+async def make_surveys(world: World, session_factory: async_sessionmaker[AsyncSession]) -> Surveys:
+    students = len(sv.questions("risk500", "students"))
+    teachers = len(sv.questions("feedback", "teachers"))
+    async with session_factory() as session, session.begin():
+        a, b = world.school_a, world.school_b
+        return Surveys(
+            shown=await _survey(
+                session,
+                a,
+                form="risk500",
+                audience="parents",
+                created=date(2026, 10, 1),
+                closes=date(2026, 10, 15),
+                answers=PARENT_ANSWERS,
+            ),
+            still_open=await _survey(
+                session,
+                a,
+                form="risk500",
+                audience="students",
+                grades=(5, 6, 7, 9),
+                created=date(2026, 11, 20),
+                closes=date(2026, 12, 31),
+                answers=[[n % 3] * students for n in range(6)],
+                close=False,
+            ),
+            too_few=await _survey(
+                session,
+                a,
+                form="feedback",
+                audience="teachers",
+                created=date(2026, 9, 10),
+                closes=date(2026, 9, 20),
+                answers=[[1] * teachers] * 3,
+                close=False,  # closes by date
+            ),
+            before=await _survey(
+                session,
+                a,
+                form="risk500",
+                audience="parents",
+                created=date(2026, 6, 1),
+                closes=date(2026, 6, 10),
+                answers=[[0, 0]] * 5,
+            ),
+            school_b=await _survey(
+                session,
+                b,
+                form="risk500",
+                audience="parents",
+                created=date(2026, 11, 2),
+                closes=date(2026, 11, 9),
+                answers=[[2, 2]] * 5,
+            ),
+        )

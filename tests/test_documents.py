@@ -293,7 +293,11 @@ async def test_municipal_report_schools_then_actions(world: World, season, sessi
         review[3]
         == "Частично\nПодтверждено — 4 из 7; возвращено на доработку — 1; ожидают проверки — 2."
     )
-    assert len(actions.rows) == 2 + len(DIRECTIONS) + 1 + 1  # «other» is present
+    surveys = described[
+        "Проведение анонимных опросов обучающихся, родителей и учителей (онлайн, по ссылке)"
+    ]
+    assert surveys[3] == "−\nАнонимных опросов за период в боте нет — нет данных."
+    assert len(actions.rows) == 2 + len(DIRECTIONS) + 1 + 1 + 1  # «other» and the surveys
     assert document.rows == len(schools.rows) + len(actions.rows)
     assert "Муниципальное образование: Дальнереченский городской округ." in doc.text
 

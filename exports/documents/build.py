@@ -16,6 +16,7 @@ from exports.documents import activities, municipal, note, school_report
 from exports.documents.common import Request
 from exports.documents.kinds import DocumentKind
 from exports.documents.templates import fill, template
+from exports.surveys import DEFAULT_MIN_RESPONSES
 from models.stats import Schools
 
 
@@ -70,8 +71,12 @@ async def build_document(
     today: date,
     tz: ZoneInfo,
     now: datetime | None = None,
+    survey_min_responses: int = DEFAULT_MIN_RESPONSES,
 ) -> Document:
-    """Read the facts of ``schools`` for the period, then write the .docx in a thread."""
+    """Read the facts of ``schools`` for the period, then write the .docx in a thread.
+
+    Survey figures are shown from ``survey_min_responses`` answers on: pass the bot's setting.
+    """
     module = module_for(kind)
     request = Request(
         schools=schools,
@@ -80,6 +85,7 @@ async def build_document(
         today=today,
         tz=tz,
         now=now or datetime.now(UTC),
+        survey_min_responses=survey_min_responses,
     )
     data = await module.collect(session, request)
     content, rows = await asyncio.to_thread(module.render_docx, data)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from exports.documents.docx import Cell, Column, DocxWriter
 from exports.documents.facts import ItemRow, ReportRow, SchoolInfo, Tally
 from exports.documents.templates import Rendered, TemplateError, fill, vocabulary
+from exports.surveys import DEFAULT_MIN_RESPONSES
 from models.enums import Direction, Mark
 from models.stats import Schools
 
@@ -210,6 +211,8 @@ class Request:
     today: date
     tz: ZoneInfo
     now: datetime  # when it is made (aware): the file's creation time
+    # Survey figures are shown from this many answers on (the bot's survey_min_responses).
+    survey_min_responses: int = DEFAULT_MIN_RESPONSES
 
     @property
     def period(self) -> str:

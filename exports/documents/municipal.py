@@ -1,6 +1,7 @@
 """«Отчёт муниципалитета»: the schools with their key figures, then the actions the data shows —
 self-diagnosis, roadmaps, activities per direction, curators' review — each with its terms and
-mark. Counted by the database per school and direction (facts.load_figures)."""
+mark — and the anonymous surveys held (documents/surveys.py). Counted by the database per
+school and direction (facts.load_figures)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from exports.documents import surveys as doc_surveys
 from exports.documents.common import (
     Request,
     columns_of,
@@ -48,15 +50,18 @@ class Data:
     schools: list[SchoolInfo]
     figures: Figures
     diagnostics: Diagnostics
+    surveys: doc_surveys.Surveys
 
 
 async def collect(session: AsyncSession, request: Request) -> Data:
     schools, start, end = request.schools, request.start, request.end
+    infos = await load_schools(session, schools)
     return Data(
         request=request,
-        schools=await load_schools(session, schools),
+        schools=infos,
         figures=await load_figures(session, schools, start=start, end=end, today=request.today),
         diagnostics=await load_diagnostics(session, schools, end=end, tz=request.tz),
+        surveys=await doc_surveys.load(session, request, infos),
     )
 
 
@@ -199,6 +204,27 @@ def _review_action(data: Data, texts: Mapping[str, str]) -> list[Cell]:
     ]
 
 
+def _surveys_action(data: Data, texts: Mapping[str, str]) -> list[Cell]:
+    limit = template(NAME)["limits"]["survey_questions"]
+    facts = doc_surveys.summary_facts(data.schools, data.surveys, data.request, limit)
+    if not facts["surveys"]:
+        return [
+            texts["surveys"],
+            data.request.period,
+            [mark_symbol(Mark.NOT_DONE), texts["surveys_none"]],
+        ]
+    facts["count"] = len(data.schools)
+    text: list[Paragraph] = [
+        [Bold(coverage_mark(facts["survey_schools"], len(data.schools)))],
+        fill(texts["surveys_done"], facts),
+        fill(texts["surveys_states"], facts),
+    ]
+    text += [fill(texts["surveys_worst"], {**facts, **group}) for group in facts["survey_results"]]
+    if facts["surveys_missing"]:
+        text.append(fill(texts["surveys_missing"], facts))
+    return [texts["surveys"], span(facts["survey_dates"], data.request, texts), text]
+
+
 def action_rows(data: Data, texts: Mapping[str, str]) -> list[Sequence[Cell]]:
     actions = [_diagnostics_action(data, texts), _roadmaps_action(data, texts)]
     by_direction = data.figures.by_direction()
@@ -209,6 +235,7 @@ def action_rows(data: Data, texts: Mapping[str, str]) -> list[Sequence[Cell]]:
         tally = by_direction.get(code, Tally())
         actions.append(_direction_action(code, tally, reporting[code], data, texts))
     actions.append(_review_action(data, texts))
+    actions.append(_surveys_action(data, texts))
     return [[f"{number}.", *action] for number, action in enumerate(actions, 1)]
 
 

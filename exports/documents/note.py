@@ -1,7 +1,8 @@
 """«Аналитическая справка»: the period in plain official Russian — reports by direction, roadmap
 coverage and overdue activities, self-diagnosis levels and their change, deficits open and
-closed, schools that need attention — with the roadmap chart. The code only computes facts
-(every number from the database); what is said about them is in templates/note.toml."""
+closed, schools that need attention, what anonymous surveys found — with the roadmap chart.
+The code only computes facts (every number from the database); what is said about them is in
+templates/note.toml."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from exports.charts import Bar, ChartLabels, progress_chart
+from exports.documents import surveys as doc_surveys
 from exports.documents.common import (
     Request,
     day,
@@ -53,6 +55,7 @@ class Data:
     figures: Figures
     diagnostics: Diagnostics
     overdue: list[ItemRow]  # listed for one school only; many schools are counted instead
+    surveys: doc_surveys.Surveys
 
 
 async def collect(session: AsyncSession, request: Request) -> Data:
@@ -68,6 +71,7 @@ async def collect(session: AsyncSession, request: Request) -> Data:
         figures=await load_figures(session, schools, start=start, end=end, today=today),
         diagnostics=await load_diagnostics(session, schools, end=end, tz=request.tz),
         overdue=overdue,
+        surveys=await doc_surveys.load(session, request, infos),
     )
 
 
@@ -305,6 +309,9 @@ def render_docx(data: Data) -> tuple[bytes, int]:
         **roadmap_facts(data, limits),
         **diagnostics_facts(data, limits),
         **attention_facts(data),
+        **doc_surveys.summary_facts(
+            data.schools, data.surveys, data.request, limits["survey_questions"]
+        ),
         "chart": picture is not None,
     }
     write_blocks(writer, render(spec["blocks"], facts), tables={}, chart=picture)

@@ -1,5 +1,6 @@
 """«Отчёт об участии школы в проекте»: self-diagnosis first, then a row per direction with its
-terms, the mark by the rule in data, and the activities held, as a coordinator writes them."""
+terms, the mark by the rule in data, and the activities held, as a coordinator writes them;
+then the school's anonymous surveys of the period (exports/documents/surveys.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from exports.documents import surveys as doc_surveys
 from exports.documents.common import (
     Request,
     columns_of,
@@ -58,18 +60,21 @@ class Data:
     items: list[ItemRow]
     figures: Figures
     diagnostics: Diagnostics
+    surveys: doc_surveys.Surveys
 
 
 async def collect(session: AsyncSession, request: Request) -> Data:
     schools = request.schools
     start, end = request.start, request.end
+    infos = await load_schools(session, schools)
     return Data(
         request=request,
-        schools=await load_schools(session, schools),
+        schools=infos,
         reports=await load_reports(session, schools, start, end),
         items=await load_items(session, schools, end=end, today=request.today),
         figures=await load_figures(session, schools, start=start, end=end, today=request.today),
         diagnostics=await load_diagnostics(session, schools, end=end, tz=request.tz),
+        surveys=await doc_surveys.load(session, request, infos),
     )
 
 
@@ -88,16 +93,22 @@ def render_docx(data: Data) -> tuple[bytes, int]:
         if index:
             writer.page_break()
         rows = school_rows(data, school, reports[school.id], items[school.id])
-        rows_written += len(rows)
+        surveys = doc_surveys.school_rows(data.surveys.get(school.id, []), data.request)
+        rows_written += len(rows) + len(surveys)
         facts = {
             **data.request.common_facts(),
             "school": school.name,
             "project": project_phrase([school]),
+            "surveys": bool(surveys),
+            "survey_rule": doc_surveys.rule(data.request),
         }
         write_blocks(
             writer,
             render(spec["blocks"], facts),
-            tables={"rows": (columns_of(spec["columns"]), rows)},
+            tables={
+                "rows": (columns_of(spec["columns"]), rows),
+                "surveys": (columns_of(spec["survey_columns"]), surveys),
+            },
         )
     return finish(writer, data.request.now), rows_written
 
