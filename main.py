@@ -469,6 +469,7 @@ async def _export(
                     out=handle,
                     progress=_export_progress,
                     today=today,
+                    min_responses=settings.survey_min_responses,
                 )
         partial.replace(out)
     except OSError as error:
@@ -497,7 +498,12 @@ def cmd_document(settings: Settings, args: argparse.Namespace, today: date | Non
         # A read-only engine, as for `export`: a long document never blocks the running bot.
         engine = create_engine(settings.database_url, read_only=True)
         try:
-            return await write_document(create_session_factory(engine), request, tz=settings.tz)
+            return await write_document(
+                create_session_factory(engine),
+                request,
+                tz=settings.tz,
+                survey_min_responses=settings.survey_min_responses,
+            )
         finally:
             await engine.dispose()
 

@@ -344,6 +344,7 @@ async def _build(
                 end=end,
                 today=fmt.today(turn.settings),
                 tz=turn.settings.tz,
+                survey_min_responses=turn.settings.survey_min_responses,
             )
     except Exception:
         logger.exception("document %s %s for user %s failed", kind, period, turn.user.id)

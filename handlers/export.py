@@ -96,6 +96,7 @@ async def export_command(
                 tz=settings.tz,
                 out=buffer,
                 today=fmt.today(settings),
+                min_responses=settings.survey_min_responses,
             )
     except Exception:
         logger.exception("export %s for user %s failed", period, user.id)

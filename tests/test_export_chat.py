@@ -24,7 +24,7 @@ from tests.conftest import Harness, World
 
 START, END = date(2026, 11, 16), date(2026, 11, 22)
 TODAY = date(2026, 11, 25)  # a Wednesday
-SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика"]
+SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика", "Опросы"]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from models import ActivityReport, Mark
 from tests.conftest import World
 
 ROOT = Path(__file__).resolve().parent.parent
-SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика"]
+SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика", "Опросы"]
 
 
 @pytest.fixture

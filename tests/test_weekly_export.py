@@ -295,7 +295,13 @@ async def test_catch_up_on_start_posts_once_and_never_again(
     assert isinstance(document.document, BufferedInputFile)
     assert document.caption is not None and format_period(*WEEK) in document.caption
     workbook = load_workbook(io.BytesIO(document.document.data), read_only=True)
-    assert workbook.sheetnames == ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика"]
+    assert workbook.sheetnames == [
+        "Сводка",
+        "Мероприятия",
+        "Дорожные карты",
+        "Самодиагностика",
+        "Опросы",
+    ]
     schools = [r[0] for r in workbook["Сводка"].iter_rows(min_row=3, values_only=True)]
     assert schools == ["СОШ №2", "СОШ №5"]
     with i18n.context(), i18n.use_locale("ru"):

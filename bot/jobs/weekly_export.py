@@ -171,6 +171,7 @@ class WeeklyExport:
         sleep: Sleep = asyncio.sleep,
         heartbeat_sleep: Sleep = asyncio.sleep,
         owner: str | None = None,
+        min_responses: int = 5,
     ) -> None:
         self.bot = bot
         self.i18n = i18n
@@ -180,6 +181,7 @@ class WeeklyExport:
         self.tz = tz
         self.locale = locale
         self.owner = owner or default_owner()
+        self.min_responses = min_responses  # survey figures from so many answers on
         self._now = now
         self._sleep = sleep
         self._heartbeat_sleep = heartbeat_sleep
@@ -204,6 +206,7 @@ class WeeklyExport:
             schedule=parse_schedule(settings.export_schedule),
             tz=settings.tz,
             locale=settings.default_locale,
+            min_responses=settings.survey_min_responses,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -273,6 +276,7 @@ class WeeklyExport:
                 tz=self.tz,
                 out=buffer,
                 today=today,
+                min_responses=self.min_responses,
             )
             figures = await school_figures(
                 read, region_schools_query(), today=today, week_start=start, week_end=end
