@@ -23,7 +23,10 @@ async def _figures(
     if view.questionnaire.code != "risk500":
         return {}
     return await sv.risk_figures(
-        session, view.run.school_id, min_responses=settings.survey_min_responses
+        session,
+        view.run.school_id,
+        min_responses=settings.survey_min_responses,
+        today=fmt.today(settings),
     )
 
 
