@@ -423,6 +423,7 @@ class Figure:
     n: int
     on: date | None
     result: QuestionResult
+    survey_id: int | None = None
 
 
 async def risk_figures(
@@ -460,6 +461,6 @@ async def risk_figures(
         for result in results.questions:
             if result.n and result.question.code not in figures:
                 figures[result.question.code] = Figure(
-                    survey.audience, result.typical, result.n, results.on, result
+                    survey.audience, result.typical, result.n, results.on, result, survey.id
                 )
     return figures
