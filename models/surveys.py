@@ -13,7 +13,8 @@ Anonymity is a property of the schema, not a promise of the code:
   at least ``min_responses`` people answered; while it is open, only n so far is shown.
 
 A respondent's answers in progress live in their form state (keyed by their Telegram id, like
-every form); finishing deletes it, and closing a survey deletes the unfinished ones.
+every form); finishing deletes it, and closing a survey deletes the unfinished ones (giving back
+the person's own other form, if one was set aside in ``stash`` when they opened the link).
 
 Surveys are data: the 500+ form asks a group the risk-profile questions whose ``respondent`` is
 that group (models/questionnaires/risk500.toml, with their risk points); the feedback form is
@@ -199,7 +200,21 @@ async def _forget(session: AsyncSession, ids: Sequence[int], fsm_states: Collect
         rows = await session.execute(
             select(FsmRecord.key, FsmRecord.data).where(FsmRecord.state.in_(fsm_states))
         )
-        stale = [key for key, data in rows if (data or {}).get("survey") in ids]
+        stale: list[str] = []
+        for key, data in rows:
+            if (data or {}).get("survey") not in ids:
+                continue
+            kept = data.get("stash")
+            if isinstance(kept, dict) and isinstance(kept.get("data"), dict):
+                # The person's own form, set aside when they opened the link, comes back.
+                await session.execute(
+                    update(FsmRecord)
+                    .where(FsmRecord.key == key)
+                    .values(state=kept.get("state"), data=kept["data"])
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                stale.append(key)
         if stale:
             await session.execute(delete(FsmRecord).where(FsmRecord.key.in_(stale)))
 
