@@ -97,6 +97,12 @@ async def test_a_survey_in_the_middle_of_a_report_gives_the_report_back(
     (row,) = await fsm_rows(session_factory)
     assert row.state == "ReportForm:description" and "survey" not in row.data
     assert "answers" not in row.data and "stash" not in row.data
+    # The link again: already answered, and the report is still there.
+    sent = await harness.send(teacher, f"/start {token}")
+    assert texts(sent) == [
+        _("You have already answered this survey. Thank you!"),
+        kept_text("ReportForm:description"),
+    ]
 
     await finish_report(harness, teacher)
     report = await the_report(session_factory)

@@ -93,7 +93,7 @@ async def leave_survey(state: FSMContext) -> str | None:
     previous = kept.get("data")
     await state.set_state(name if isinstance(name, str) else None)
     await state.set_data(previous if isinstance(previous, dict) else {})
-    return kept_text(name if isinstance(name, str) else None)
+    return kept_text(name) if isinstance(name, str) else None
 
 
 async def cancel_survey(state: FSMContext) -> str:
@@ -143,10 +143,12 @@ async def open_link(
         return False
     assert message.from_user is not None  # private-chat messages always have a sender
     problem = await _refusal(session, survey, message.from_user.id, settings)
+    current = await state.get_state()
     if problem is not None:
         await message.answer(problem)
+        if current is not None and current != SurveyAnswering.question.state:
+            await message.answer(kept_text(current))  # untouched: say so
         return True
-    current = await state.get_state()
     data = await state.get_data()
     answers: list[int] = []
     if current == SurveyAnswering.question.state and data.get("survey") == survey.id:
