@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import func, select
@@ -50,6 +51,7 @@ __all__ = [
     "IMPORT_EVERYWHERE",
     "IMPORT_PREFIX",
     "RunView",
+    "SurveySource",
     "abandon_run",
     "add_deficit_to_roadmap",
     "current_version",
@@ -80,15 +82,27 @@ __all__ = [
 # --- runs ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SurveySource:
+    """An answer taken from an anonymous survey: which survey, its group, n and day."""
+
+    survey_id: int | None
+    audience: str
+    n: int
+    on: date | None
+
+
 @dataclass
 class RunView:
-    """A run with what its steps need: the parsed questionnaire, question ids, answers."""
+    """A run with what its steps need: the parsed questionnaire, question ids, answers
+    (and, by question code, the survey those taken from a survey came from)."""
 
     run: DiagnosticRun
     row: Questionnaire
     questionnaire: diagnostics.Questionnaire
     question_ids: Mapping[str, int]
     answers: dict[str, diagnostics.AnswerValue]
+    sources: dict[str, SurveySource] = field(default_factory=dict)
 
     @property
     def profile(self) -> diagnostics.Profile | None:
@@ -149,13 +163,25 @@ async def load_run(session: AsyncSession, run: DiagnosticRun) -> RunView:
     )
     stored = (
         await session.execute(
-            select(Question.code, Answer.value)
+            select(
+                Question.code,
+                Answer.value,
+                Answer.survey_id,
+                Answer.survey_audience,
+                Answer.survey_n,
+                Answer.survey_on,
+            )
             .join(Question, Question.id == Answer.question_id)
             .where(Answer.run_id == run.id)
         )
     ).all()
-    answers = {code: diagnostics.answer_from_json(value) for code, value in stored}
-    return RunView(run, row, definition_of(row), ids, answers)
+    answers = {code: diagnostics.answer_from_json(value) for code, value, *_ in stored}
+    sources = {
+        code: SurveySource(survey_id, audience, n, on)
+        for code, _value, survey_id, audience, n, on in stored
+        if audience is not None and n is not None
+    }
+    return RunView(run, row, definition_of(row), ids, answers, sources)
 
 
 async def unfinished_run(
@@ -256,11 +282,13 @@ async def save_answer(
     value: diagnostics.AnswerValue,
     *,
     kinds: Collection[str] | None = None,
+    source: SurveySource | None = None,
 ) -> None:
     """Answer the current question and move on; anything else is refused unchanged.
 
     ``kinds`` limits the question kinds this way of answering fits (an option index is a
-    valid number too, so a forged button must not answer a number question).
+    valid number too, so a forged button must not answer a number question). ``source``
+    marks an answer taken from a survey; any other answer clears an earlier mark.
     InvalidInput codes: run_not_in_progress, question_not_current, answer_invalid.
     """
     if view.run.status != RunStatus.IN_PROGRESS:
@@ -278,17 +306,19 @@ async def save_answer(
         select(Answer).where(Answer.run_id == view.run.id, Answer.question_id == question_id)
     )
     if stored is None:
-        session.add(
-            Answer(
-                run_id=view.run.id,
-                question_id=question_id,
-                value=diagnostics.answer_to_json(value),
-            )
-        )
-    else:
-        stored.value = diagnostics.answer_to_json(value)
-        stored.answered_at = utcnow()
+        stored = Answer(run_id=view.run.id, question_id=question_id)
+        session.add(stored)
+    stored.value = diagnostics.answer_to_json(value)
+    stored.answered_at = utcnow()
+    stored.survey_id = source.survey_id if source is not None else None
+    stored.survey_audience = source.audience if source is not None else None
+    stored.survey_n = source.n if source is not None else None
+    stored.survey_on = source.on if source is not None else None
     view.answers[question.code] = value
+    if source is not None:
+        view.sources[question.code] = source
+    else:
+        view.sources.pop(question.code, None)
     view.run.position = view.next_position(view.run.position)
     await session.flush()
 

@@ -258,6 +258,13 @@ class Answer(Base):
     # {"option": i} | {"number": x} | {"text": s} | {"unknown": true}
     value: Mapped[dict[str, Any]]
     answered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the answer was taken from an anonymous survey of a group (the 500+ profile):
+    # the group, n and the day are copied, as the card shows them even if the survey is gone.
+    # An answer given by hand clears all four.
+    survey_id: Mapped[int | None] = mapped_column(ForeignKey("surveys.id", ondelete="SET NULL"))
+    survey_audience: Mapped[str | None] = mapped_column(String(16))
+    survey_n: Mapped[int | None] = mapped_column(Integer)
+    survey_on: Mapped[date | None] = mapped_column(Date)
 
 
 class ExportRun(Base):

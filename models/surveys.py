@@ -8,10 +8,13 @@ Anonymity is a property of the schema, not a promise of the code:
   per-survey salt and a secret of the bot) in ``survey_respondents``; closing the survey deletes
   the digests and the salt, and with them any way to test an id against the survey;
 * dates only (``created_on``, ``closes_on``, ``last_response_on``), never a time of day;
-* results of a survey with fewer than ``min_responses`` answers are not given out at all.
+* results are given out only once the survey is closed (its counters can no longer move, so
+  nobody can learn one person's answers from the difference between two looks) and only when
+  at least ``min_responses`` people answered; while it is open, only n so far is shown.
 
 A respondent's answers in progress live in their form state (keyed by their Telegram id, like
-every form); finishing deletes it, and closing a survey deletes the unfinished ones.
+every form); finishing deletes it, and closing a survey deletes the unfinished ones (giving back
+the person's own other form, if one was set aside in ``stash`` when they opened the link).
 
 Surveys are data: the 500+ form asks a group the risk-profile questions whose ``respondent`` is
 that group (models/questionnaires/risk500.toml, with their risk points); the feedback form is
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Final, Literal, TypeAlias, get_args
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -148,8 +151,9 @@ async def new_link(session: AsyncSession, survey: Survey) -> str:
 
 
 def extend(survey: Survey, days: int, today: date) -> None:
-    """Move the closing day on (a survey closed by hand stays closed)."""
-    if survey.closed_on is not None:
+    """Move the closing day on; a closed survey (by hand or by date) stays closed, since its
+    figures may have been shown and more answers would give them away by difference."""
+    if is_closed(survey, today):
         raise InvalidInput("survey_closed")
     survey.closes_on = max(survey.closes_on, today) + timedelta(days=days)
 
@@ -196,7 +200,21 @@ async def _forget(session: AsyncSession, ids: Sequence[int], fsm_states: Collect
         rows = await session.execute(
             select(FsmRecord.key, FsmRecord.data).where(FsmRecord.state.in_(fsm_states))
         )
-        stale = [key for key, data in rows if (data or {}).get("survey") in ids]
+        stale: list[str] = []
+        for key, data in rows:
+            if (data or {}).get("survey") not in ids:
+                continue
+            kept = data.get("stash")
+            if isinstance(kept, dict) and isinstance(kept.get("data"), dict):
+                # The person's own form, set aside when they opened the link, comes back.
+                await session.execute(
+                    update(FsmRecord)
+                    .where(FsmRecord.key == key)
+                    .values(state=kept.get("state"), data=kept["data"])
+                    .execution_options(synchronize_session=False)
+                )
+            else:
+                stale.append(key)
         if stale:
             await session.execute(delete(FsmRecord).where(FsmRecord.key.in_(stale)))
 
@@ -295,14 +313,19 @@ class QuestionResult:
         )
 
 
+Hidden: TypeAlias = Literal["", "open", "few"]
+
+
 @dataclass(frozen=True)
 class SurveyResults:
-    """What a survey found; ``shown`` is False (and ``questions`` empty) below the minimum n."""
+    """What a survey found; ``shown`` is False (and ``questions`` empty) while the survey is open
+    (``hidden == "open"``) or when fewer than the minimum n answered (``hidden == "few"``)."""
 
     survey: Survey
     n: int
     shown: bool
     questions: tuple[QuestionResult, ...]
+    hidden: Hidden = ""
 
     @property
     def on(self) -> date | None:
@@ -310,13 +333,33 @@ class SurveyResults:
         return self.survey.last_response_on
 
 
+def is_final(survey: Survey, today: date | None = None) -> bool:
+    """The counters can no longer move: closed by hand, or (given ``today``) by its date.
+
+    Without ``today`` only a survey marked closed counts (by hand, or by purge_closed
+    once its date passed): a caller that doesn't know the region's day never shows too early.
+    """
+    return survey.closed_on is not None or (today is not None and survey.closes_on < today)
+
+
+def hidden_reason(survey: Survey, *, min_responses: int, today: date | None = None) -> Hidden:
+    """Why a survey's figures can't be shown ("open" or "few"), or "" when they can."""
+    if not is_final(survey, today):
+        return "open"
+    if survey.responses < max(min_responses, 1):
+        return "few"
+    return ""
+
+
 async def survey_results(
-    session: AsyncSession, survey: Survey, *, min_responses: int
+    session: AsyncSession, survey: Survey, *, min_responses: int, today: date | None = None
 ) -> SurveyResults:
-    """Counts and shares per option, only when at least ``min_responses`` people answered."""
+    """Counts and shares per option, only for a closed survey that at least ``min_responses``
+    people answered (see is_final for ``today``); otherwise n and the reason only."""
     n = survey.responses
-    if n < max(min_responses, 1):
-        return SurveyResults(survey, n, False, ())
+    hidden = hidden_reason(survey, min_responses=min_responses, today=today)
+    if hidden:
+        return SurveyResults(survey, n, False, (), hidden)
     rows = await session.execute(
         select(SurveyCount.question, SurveyCount.option, SurveyCount.count).where(
             SurveyCount.survey_id == survey.id
@@ -362,10 +405,14 @@ async def school_surveys(
 
 
 async def school_survey_results(
-    session: AsyncSession, school_ids: Iterable[int], *, min_responses: int
+    session: AsyncSession,
+    school_ids: Iterable[int],
+    *,
+    min_responses: int,
+    today: date | None = None,
 ) -> dict[int, list[SurveyResults]]:
-    """Every survey of these schools with its results (hidden below ``min_responses``),
-    newest first, by school: for the XLSX export and the generated documents."""
+    """Every survey of these schools with its results (hidden while open or below
+    ``min_responses``), newest first, by school: for the XLSX export and the documents."""
     ids = list(school_ids)
     found: dict[int, list[SurveyResults]] = {school_id: [] for school_id in ids}
     if not ids:
@@ -377,7 +424,7 @@ async def school_survey_results(
     )
     for survey in rows.all():
         found[survey.school_id].append(
-            await survey_results(session, survey, min_responses=min_responses)
+            await survey_results(session, survey, min_responses=min_responses, today=today)
         )
     return found
 
@@ -391,18 +438,29 @@ class Figure:
     n: int
     on: date | None
     result: QuestionResult
+    survey_id: int | None = None
 
 
 async def risk_figures(
-    session: AsyncSession, school_id: int, *, min_responses: int, form: str = "risk500"
+    session: AsyncSession,
+    school_id: int,
+    *,
+    min_responses: int,
+    form: str = "risk500",
+    today: date | None = None,
 ) -> dict[str, Figure]:
-    """By question code: what the latest 500+ survey of each group with enough answers says."""
+    """By question code: what the latest closed 500+ survey of each group with enough answers
+    says (an open one's figures are not given out; see is_final for ``today``)."""
+    closed: ColumnElement[bool] = Survey.closed_on.is_not(None)
+    if today is not None:
+        closed = or_(closed, Survey.closes_on < today)
     rows = await session.scalars(
         select(Survey)
         .where(
             Survey.school_id == school_id,
             Survey.form == form,
             Survey.responses >= max(min_responses, 1),
+            closed,
         )
         .order_by(
             func.coalesce(Survey.last_response_on, Survey.created_on).desc(), Survey.id.desc()
@@ -414,10 +472,10 @@ async def risk_figures(
         if survey.audience in done:
             continue
         done.add(survey.audience)
-        results = await survey_results(session, survey, min_responses=min_responses)
+        results = await survey_results(session, survey, min_responses=min_responses, today=today)
         for result in results.questions:
             if result.n and result.question.code not in figures:
                 figures[result.question.code] = Figure(
-                    survey.audience, result.typical, result.n, results.on, result
+                    survey.audience, result.typical, result.n, results.on, result, survey.id
                 )
     return figures

@@ -6,25 +6,32 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import pytest
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto
 from aiogram.types import BufferedInputFile
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, inspect, select, text
 
 from bot.jobs.surveys import close_due_surveys_job
-from bot.ui.callbacks import SurveyAnswer, SurveyBack, SurveyManage, SurveyNew
+from bot.ui.callbacks import SurveyAnswer, SurveyBack, SurveyCard, SurveyManage, SurveyNew
 from handlers.surveys.respond import thanks_text
 from handlers.surveys.texts import FSM_STATES
 from models import FsmRecord, Survey, SurveyCount, SurveyRespondent, User
 from models import surveys as sv
+from models.errors import InvalidInput
 from models.invites import create_invite
 from tests.conftest import TG_IDS, Harness, World
+from tests.telegram import inline_keyboard
 
 COORDINATOR = TG_IDS["coordinator"]
 
 
 def texts(requests: list[Any]) -> list[str]:
     return [str(r.text) for r in requests if isinstance(r, SendMessage | EditMessageText)]
+
+
+def labels(request: Any) -> list[str]:
+    return [button.text for row in inline_keyboard(request) for button in row]
 
 
 def link_token(text: str) -> str:
@@ -188,35 +195,91 @@ async def test_extend_and_new_link(harness: Harness, world: World, tg, session_f
     assert texts(sent) == [_("This is not available for your role. /help lists what you can do.")]
 
 
-async def test_results_only_from_the_minimum_n(
+async def test_results_only_after_closing_and_from_the_minimum_n(
     harness: Harness, world: World, tg, session_factory, settings, i18n_ru
 ):
+    """While open only n is shown (no differencing between two looks); closed, the figures."""
+    minimum = settings.survey_min_responses
     survey_id, token = await new_survey(session_factory, world)
-    for n in range(settings.survey_min_responses - 1):
+    for n in range(minimum):
         await answer_all(harness, tg.user(778000 + n), survey_id, token, option=n % 3)
     me = tg.user(COORDINATOR)
-    sent = await harness.click(me, SurveyManage(survey_id=survey_id, action="close").pack())
+    sent = await harness.send(me, "/survey")
+    sent = await harness.click(me, SurveyCard(survey_id=survey_id).pack())
+    card = texts(sent)[0]
+    assert _("Responses so far: {n}.").format(n=minimum) in card
+    assert "%" not in card and _("Close now") in labels(sent[0])
     async with session_factory() as session:
         survey = await session.get(Survey, survey_id)
         hidden = await sv.survey_results(
-            session, survey, min_responses=settings.survey_min_responses
+            session, survey, min_responses=minimum, today=date.today()
         )
-        assert not hidden.shown and hidden.questions == ()
-    await answer_all(harness, tg.user(778100), survey_id, token, option=2)
+        assert (hidden.shown, hidden.hidden, hidden.n, hidden.questions) == (
+            False,
+            "open",
+            minimum,
+            (),
+        )
+        assert await sv.risk_figures(session, world.school_a.id, min_responses=minimum) == {}
+        by_school = await sv.school_survey_results(
+            session, [world.school_a.id], min_responses=minimum
+        )
+        assert not by_school[world.school_a.id][0].shown
+    sent = await harness.send(tg.user(TG_IDS["curator"]), "/status СОШ №2")
+    assert any(f"n = {minimum}" in t and _("results after closing") in t for t in texts(sent))
+
+    sent = await harness.click(me, SurveyManage(survey_id=survey_id, action="close_yes").pack())
+    card = texts(sent)[0]
+    assert f"n = {minimum}" in card
+    assert "%" in card and _("Close now") not in labels(sent[0])
     async with session_factory() as session:
         survey = await session.get(Survey, survey_id)
-        shown = await sv.survey_results(
-            session, survey, min_responses=settings.survey_min_responses
-        )
-        assert shown.shown and shown.n == settings.survey_min_responses
+        shown = await sv.survey_results(session, survey, min_responses=minimum)
+        assert shown.shown and shown.hidden == "" and shown.n == minimum
         assert all(q.n == shown.n for q in shown.questions)
         assert sum(o.share for o in shown.questions[0].options) == 1.0
         by_school = await sv.school_survey_results(
-            session, [world.school_a.id], min_responses=settings.survey_min_responses
+            session, [world.school_a.id], min_responses=minimum
         )
+        assert by_school[world.school_a.id][0].shown
         assert by_school[world.school_a.id][0].n == shown.n
     sent = await harness.send(tg.user(TG_IDS["curator"]), "/status СОШ №2")
-    assert any("n = 5" in t for t in texts(sent))
+    line = next(t for t in texts(sent) if f"n = {minimum}" in t)
+    assert _("results after closing") not in line and _("too few to show") not in line
+
+
+async def test_a_closed_survey_below_the_minimum_stays_hidden(
+    harness: Harness, world: World, tg, session_factory, settings, i18n_ru
+):
+    minimum = settings.survey_min_responses
+    survey_id, token = await new_survey(session_factory, world)
+    for n in range(minimum - 1):
+        await answer_all(harness, tg.user(778200 + n), survey_id, token)
+    me = tg.user(COORDINATOR)
+    sent = await harness.click(me, SurveyManage(survey_id=survey_id, action="close_yes").pack())
+    card = texts(sent)[0]
+    assert "%" not in card and f"{minimum - 1}" in card
+    async with session_factory() as session:
+        survey = await session.get(Survey, survey_id)
+        hidden = await sv.survey_results(session, survey, min_responses=minimum)
+        assert not hidden.shown and hidden.hidden == "few" and hidden.questions == ()
+
+
+async def test_closed_by_date_shows_results_given_the_day(world: World, session_factory):
+    """Past its closing day a survey can't move: with the region's day its figures are shown,
+    and without it only once purge_closed has marked it closed."""
+    survey_id, _token = await new_survey(session_factory, world, days=1)
+    async with session_factory() as session, session.begin():
+        survey = await session.get(Survey, survey_id)
+        survey.responses = 5
+        survey.closes_on = date.today() - timedelta(days=1)
+    async with session_factory() as session:
+        survey = await session.get(Survey, survey_id)
+        assert (await sv.survey_results(session, survey, min_responses=5)).hidden == "open"
+        given = await sv.survey_results(session, survey, min_responses=5, today=date.today())
+        assert given.shown and given.questions
+        with pytest.raises(InvalidInput):  # no reopening what may have been shown
+            sv.extend(survey, 7, date.today())
 
 
 async def test_nothing_in_the_database_leads_back_to_a_respondent(

@@ -49,6 +49,11 @@ async def test_a_run_takes_survey_figures_instead_of_a_guess(
             .where(Survey.id == survey_id)
             .values(responses=5, last_response_on=today)
         )
+        # Open, its figures are not given out: the run asks the coordinator as usual.
+        assert (
+            await sv.risk_figures(session, world.school_a.id, min_responses=5, today=today) == {}
+        )
+        await sv.close_survey(session, await session.get(Survey, survey_id), today, ())
         row = await session.scalar(select(Questionnaire).where(Questionnaire.code == "risk500"))
         run = await runs.start_run(session, school=world.school_a, row=row, actor_id=None)
         view = await runs.load_run(session, run)

@@ -31,6 +31,7 @@ from handlers.diagnostics.shared import (
     title_of,
     tr,
 )
+from handlers.surveys.profile import survey_answer_lines
 from models import DiagnosticRun, Role, RunStatus, School, User, diagnostics
 from models import diagnostic_runs as runs
 from models.errors import InvalidInput
@@ -143,6 +144,8 @@ async def result_card(
         for code in overall.unknown:
             question = questionnaire.question(code)
             lines.append("• " + escape(tr(question.text, question.text_en)))
+
+    lines += survey_answer_lines(view)
 
     lines += await comparison_lines(session, view, result, settings)
 

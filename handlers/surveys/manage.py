@@ -260,7 +260,9 @@ async def show_card(
         ),
         "",
     ]
-    results = await sv.survey_results(session, survey, min_responses=settings.survey_min_responses)
+    results = await sv.survey_results(
+        session, survey, min_responses=settings.survey_min_responses, today=today
+    )
     lines += result_lines(results, settings)
     builder = Keyboard()
     if not sv.is_closed(survey, today):

@@ -3,6 +3,11 @@
 The answers in progress are in the respondent's form state (so a pause or a restart loses
 nothing); the last answer turns them into counters and deletes that state in one commit.
 A respondent sees the survey and nothing else: no school figures, no menu, no commands.
+
+A teacher or coordinator may open a survey link in the middle of another form (a report draft,
+a self-diagnosis): that form's state and data are kept in the survey's form data (``stash``:
+only that person's own form, nothing of the survey) and put back, in the same commit, whenever
+the survey ends: answered, closed, withdrawn, already answered, interrupted or cancelled.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from bot.ui import formatting as fmt
 from bot.ui import replies
 from bot.ui.callbacks import SurveyAnswer, SurveyBack
 from bot.ui.markup import Keyboard
-from bot.ui.states import SurveyAnswering
+from bot.ui.states import DiagnosticsForm, ReportForm, SurveyAnswering
 from handlers.surveys.texts import FSM_STATES, audience_for, secret, tr
 from models import School, Survey
 from models import surveys as sv
@@ -51,6 +56,60 @@ def thanks_text() -> str:
 
 def lost_text() -> str:
     return _("This survey was interrupted. Open the survey link again to continue.")
+
+
+# The command that brings a kept form's screen back, by state group.
+RETURN_COMMANDS = {ReportForm.__name__: "/report", DiagnosticsForm.__name__: "/diagnostics"}
+
+
+def kept_text(state_name: str | None) -> str:
+    """Told after the survey when the person's other form was put back."""
+    text = _("Your unfinished form is saved — carry on from where you left off.")
+    command = RETURN_COMMANDS.get((state_name or "").split(":")[0])
+    if command:
+        text += " " + _("{command} brings it back.").format(command=command)
+    return text
+
+
+def _stash(state_name: str | None, data: dict[str, Any]) -> dict[str, Any] | None:
+    """What to keep of the form in progress when a survey link is opened, or None."""
+    if state_name == SurveyAnswering.question.state:
+        kept = data.get("stash")  # a second survey link: the first form is still the one kept
+        return kept if isinstance(kept, dict) else None
+    if state_name is None and not data:
+        return None
+    return {"state": state_name, "data": data}
+
+
+async def leave_survey(state: FSMContext) -> str | None:
+    """End the survey's form state: the kept form comes back (and the text saying so), or
+    the state is cleared (None). The survey's unfinished answers go either way."""
+    data = await state.get_data()
+    kept = data.get("stash") if await state.get_state() == SurveyAnswering.question.state else None
+    if not isinstance(kept, dict):
+        await state.clear()
+        return None
+    name = kept.get("state")
+    previous = kept.get("data")
+    await state.set_state(name if isinstance(name, str) else None)
+    await state.set_data(previous if isinstance(previous, dict) else {})
+    return kept_text(name) if isinstance(name, str) else None
+
+
+async def cancel_survey(state: FSMContext) -> str:
+    """/cancel during a survey: the answers so far are dropped, the kept form comes back."""
+    kept = await leave_survey(state)
+    text = _("The survey is cancelled; nothing of your answers was kept.")
+    return text + ("\n\n" + kept if kept else "")
+
+
+async def _tell(event: Message | CallbackQuery, text: str, kept: str | None) -> None:
+    """The survey's last word, and then (as its own message) that the other form waits."""
+    await replies.show(event, text)
+    if kept:
+        message = event.message if isinstance(event, CallbackQuery) else event
+        if isinstance(message, Message):
+            await message.answer(kept)
 
 
 async def _refusal(
@@ -84,18 +143,22 @@ async def open_link(
         return False
     assert message.from_user is not None  # private-chat messages always have a sender
     problem = await _refusal(session, survey, message.from_user.id, settings)
+    current = await state.get_state()
     if problem is not None:
         await message.answer(problem)
+        if current is not None and current != SurveyAnswering.question.state:
+            await message.answer(kept_text(current))  # untouched: say so
         return True
     data = await state.get_data()
     answers: list[int] = []
-    if (
-        await state.get_state() == SurveyAnswering.question.state
-        and data.get("survey") == survey.id
-    ):
+    if current == SurveyAnswering.question.state and data.get("survey") == survey.id:
         answers = list(data.get("answers", []))
+    form: dict[str, Any] = {"survey": survey.id, "answers": answers}
+    kept = _stash(current, data)
+    if kept is not None:
+        form["stash"] = kept
     await state.set_state(SurveyAnswering.question)
-    await state.set_data({"survey": survey.id, "answers": answers})
+    await state.set_data(form)
     await ask(message, session, survey, answers)
     return True
 
@@ -147,12 +210,16 @@ async def _progress(
     """The survey and answers behind a respondent's button, or None after telling why not."""
     data: dict[str, Any] = await state.get_data()
     survey = await session.get(Survey, survey_id)
-    if (
-        survey is None
-        or await state.get_state() != SurveyAnswering.question.state
-        or data.get("survey") != survey_id
-    ):
+    ours = (
+        await state.get_state() == SurveyAnswering.question.state
+        and data.get("survey") == survey_id
+    )
+    if survey is None or not ours:
         await query.answer(lost_text(), show_alert=True)
+        if ours:  # the survey itself is gone: give the kept form back
+            kept = await leave_survey(state)
+            if kept and isinstance(query.message, Message):
+                await query.message.answer(kept)
         return None
     answers = list(data.get("answers", []))
     if position != len(answers):
@@ -183,7 +250,7 @@ async def answer(
         await ask(query, session, survey, answers)
         return
     # The last answer: count it and forget the person in the same commit.
-    await state.clear()
+    kept = await leave_survey(state)
     problem = await _refusal(session, survey, query.from_user.id, settings)
     if problem is None:
         digest = sv.respondent_digest(survey, query.from_user.id, secret(settings))
@@ -192,7 +259,7 @@ async def answer(
             await sv.record_response(session, survey, digest, answers, fmt.today(settings))
         except InvalidInput as error:
             problem = answered_text() if error.code == "survey_answered" else closed_text()
-    await replies.show(query, problem or thanks_text())
+    await _tell(query, problem or thanks_text(), kept)
 
 
 async def back(
@@ -215,8 +282,10 @@ async def typed(message: Message, state: FSMContext, session: AsyncSession) -> N
     data = await state.get_data()
     survey = await session.get(Survey, data.get("survey", -1))
     if survey is None:
-        await state.clear()
+        kept = await leave_survey(state)
         await message.answer(lost_text())
+        if kept:
+            await message.answer(kept)
         return
     answers = list(data.get("answers", []))
     await message.answer(_("Please answer with the buttons under the question."))

@@ -84,7 +84,16 @@ def percent(share: float) -> str:
 
 
 def result_lines(results: sv.SurveyResults, settings: Settings) -> list[str]:
-    """Counts and shares per option, with n; only a note below the minimum n."""
+    """Counts and shares per option, with n; only n and why while open or below the minimum n."""
+    if results.hidden == "open":
+        return [
+            _("Responses so far: {n}.").format(n=results.n),
+            _(
+                "The results will appear once the survey is closed (if at least {min} people "
+                "answered): this way nobody can be recognised by the difference between two "
+                "looks."
+            ).format(min=settings.survey_min_responses),
+        ]
     if not results.shown:
         return [
             _(
@@ -115,6 +124,7 @@ async def status_line(session: AsyncSession, school_id: int, settings: Settings)
     surveys = await sv.school_surveys(session, school_id)
     if not surveys:
         return None
+    today = fmt.today(settings)
     seen: set[str] = set()
     parts = []
     for survey in surveys:
@@ -126,7 +136,9 @@ async def status_line(session: AsyncSession, school_id: int, settings: Settings)
         )
         if survey.last_response_on is not None:
             part += f" ({fmt.day(survey.last_response_on)})"
-        if survey.responses < settings.survey_min_responses:
+        if not sv.is_closed(survey, today):
+            part += " — " + _("results after closing")
+        elif survey.responses < settings.survey_min_responses:
             part += " — " + _("too few to show")
         parts.append(part)
     return _("Anonymous surveys: {parts}").format(parts="; ".join(parts))
