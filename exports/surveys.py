@@ -100,7 +100,9 @@ async def load_surveys(
     found: dict[int, list[SurveyFacts]] = {school_id: [] for school_id in ids}
     for first in range(0, len(ids), _IDS_PER_QUERY):
         chunk = ids[first : first + _IDS_PER_QUERY]
-        by_school = await sv.school_survey_results(session, chunk, min_responses=min_responses)
+        by_school = await sv.school_survey_results(
+            session, chunk, min_responses=min_responses, today=today
+        )
         for school_id, results in by_school.items():
             for result in results:
                 survey = result.survey

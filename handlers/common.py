@@ -27,8 +27,10 @@ from bot.ui.states import (
     ReportForm,
     ReviewForm,
     RoadmapImport,
+    SurveyAnswering,
 )
 from bot.ui.texts import role_name
+from handlers.surveys.respond import cancel_survey
 from models import Role, User
 from models.audit import record
 from models.users import visible_schools
@@ -63,7 +65,12 @@ def _cancelled(state_name: str | None, data: dict[str, Any]) -> str:
 
 
 async def cancel_command(message: Message, state: FSMContext) -> None:
-    text = _cancelled(await state.get_state(), await state.get_data())
+    current = await state.get_state()
+    if current == SurveyAnswering.question.state:
+        # The survey's answers are dropped; a form the person had open before comes back.
+        await message.answer(await cancel_survey(state))
+        return
+    text = _cancelled(current, await state.get_data())
     await state.clear()
     await message.answer(text)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
@@ -150,11 +149,6 @@ async def test_cancel_during_a_survey_keeps_nothing_of_it(
     assert _("Question {number} of {total}").format(number=1, total=2) in texts(sent)[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs handlers/common.py to call handlers.surveys.respond.cancel_survey on /cancel "
-    "during a survey (see the issue 21 survey-core report); remove this mark with that change",
-)
 async def test_cancel_during_a_survey_gives_the_report_back(
     harness: Harness, world: World, tg, session_factory, i18n_ru
 ):
