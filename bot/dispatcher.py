@@ -97,6 +97,9 @@ def create_dispatcher(
         user_locks=isolation,
     )
     dp.shutdown.register(isolation.close)
+    # Every button press answered once: what the handler left unanswered is answered after it,
+    # once the user's lock is free again (the next step needn't wait for that round trip).
+    dp.update.outer_middleware(CallbackAnswerPolicy())
     dp.update.outer_middleware(
         ThrottlingMiddleware(settings.throttle_rate, settings.throttle_burst)
     )
@@ -108,8 +111,6 @@ def create_dispatcher(
     dp.update.outer_middleware(locale_middleware)
     # Error handlers run outside the update chain; they need the user's language too.
     dp.error.outer_middleware(locale_middleware)
-    # Every button press answered once: what the handler left unanswered is answered after it.
-    dp.callback_query.outer_middleware(CallbackAnswerPolicy())
     access = AccessMiddleware()
     dp.message.middleware(access)
     dp.callback_query.middleware(access)

@@ -16,10 +16,11 @@ from aiogram.dispatcher.flags import get_flag
 from aiogram.exceptions import TelegramAPIError
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
-from aiogram.types import CallbackQuery, TelegramObject
+from aiogram.types import CallbackQuery, TelegramObject, Update
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import I18n, I18nMiddleware
 
+from bot.pipeline.unit_of_work import REDELIVERED
 from bot.ui.access import is_allowed, refuse
 from models import User
 
@@ -114,16 +115,21 @@ _answered: ContextVar[set[str] | None] = ContextVar("answered_queries", default=
 class CallbackAnswerPolicy(BaseMiddleware):
     """Every button press is answered exactly once, so the phone stops its spinner.
 
-    Outer middleware of callback queries: after the handler (or when no handler took the
+    The outermost of our update middlewares: after the handler (or when no handler took the
     press) it answers, without a text, each press nobody answered (also when a reply to
-    Telegram failed). A handler answers itself
-    only to say something (a toast or an alert), or first thing before slow work (a chart, a
-    file), so the spinner stops at once. When the handler fails, the error handler answers
-    with its apology instead.
+    Telegram failed). A handler answers itself only to say something (a toast or an alert),
+    or first thing before slow work (a chart, a file), so the spinner stops at once. When the
+    handler fails, the error handler answers with its apology instead.
+
+    Outside the user's lock and the unit of work: by the time the press is answered the
+    update's work is committed and the user's next update may already run — with Telegram
+    150–250 ms away, waiting for this answer inside the lock held every next step up by a
+    round trip.
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        if not isinstance(event, CallbackQuery):
+        query = event.callback_query if isinstance(event, Update) else event
+        if not isinstance(query, CallbackQuery):
             return await handler(event, data)
         answered: set[str] = set()
         token = _answered.set(answered)
@@ -132,13 +138,13 @@ class CallbackAnswerPolicy(BaseMiddleware):
         except TelegramAPIError:
             # A reply failed: the error handler tells the user in the chat; the press itself
             # still gets its answer here, so the spinner stops.
-            if event.id not in answered:
-                await self._answer(event)
+            if query.id not in answered:
+                await self._answer(query)
             raise
         finally:
             _answered.reset(token)
-        if event.id not in answered:
-            await self._answer(event)
+        if query.id not in answered and not data.get(REDELIVERED):
+            await self._answer(query)
         return result
 
     @staticmethod

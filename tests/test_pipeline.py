@@ -303,6 +303,57 @@ async def test_no_transaction_is_open_during_bot_api_calls_of_a_typical_report(
     # (the autouse fixture fails the test if any Bot API call went out inside a transaction)
 
 
+async def test_the_next_step_does_not_wait_for_the_previous_press_to_be_answered(
+    harness: Harness,
+    recorder: RecordingSession,
+    world: World,
+    item,
+    tg,
+    monkeypatch,
+    session_factory,
+):
+    """The press is answered after the user's lock is released: with Telegram 150–250 ms away
+    the user's next update (sent as soon as the new screen arrived) must not queue behind it."""
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.send(teacher, "/report")
+    held = asyncio.Event()
+    release = asyncio.Event()
+    make_request = recorder.make_request
+
+    async def slow_answers(bot, method, timeout=None):
+        if type(method).__name__ == "AnswerCallbackQuery" and not held.is_set():
+            held.set()
+            await release.wait()  # Telegram hasn't answered the first press yet
+        return await make_request(bot, method, timeout)
+
+    monkeypatch.setattr(recorder, "make_request", slow_answers)
+    press = asyncio.create_task(
+        harness.dp.feed_update(
+            harness.bot, harness.updates.callback(teacher, ReportItem(item_id=item.id).pack())
+        )
+    )
+    await held.wait()  # the press's screen is out; its answer is on its way
+    assert not press.done()
+    typed = asyncio.create_task(
+        harness.dp.feed_update(
+            harness.bot, harness.updates.callback(teacher, ReportMark(mark="done").pack())
+        )
+    )
+    for _ in range(10_000):  # only the event loop's own turns: no I/O in this test session
+        if typed.done():
+            break
+        await asyncio.sleep(0)
+    assert typed.done(), "the next step waited for the previous press's answer"
+    assert not press.done()
+    release.set()
+    await asyncio.gather(press, typed)
+    async with session_factory() as session:
+        states = (await session.scalars(select(FsmRecord.state))).all()
+    assert states == [ReportForm.description.state]  # both steps applied, in order
+    answered = [m for m in recorder.drain() if type(m).__name__ == "AnswerCallbackQuery"]
+    assert len(answered) == 2  # each press answered once
+
+
 async def test_a_redelivered_update_has_no_second_effect(
     harness: Harness, session_factory, world: World, item, tg
 ):

@@ -65,6 +65,8 @@ current_guard: ContextVar[LockGuard | None] = ContextVar("current_guard", defaul
 current_unit: ContextVar[UnitOfWork | None] = ContextVar("current_unit", default=None)
 
 _WROTE = "unit_of_work_wrote"
+# Set in the update's middleware data when the update was handled before (a redelivery).
+REDELIVERED = "redelivered_update"
 UPDATES = cast(Table, TelegramUpdate.__table__)
 FSM = cast(Table, FsmRecord.__table__)
 
@@ -255,6 +257,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
                 if handled:
                     logger.info("update %s was handled before: skipped", update_id)
                     await session.rollback()
+                    data[REDELIVERED] = True  # nothing to say, not even a press's answer
                     return None
                 data["session"] = session
                 data["unit"] = unit
@@ -271,6 +274,7 @@ class UnitOfWorkMiddleware(BaseMiddleware):
             except DuplicateUpdate:
                 logger.info("update %s was handled elsewhere: rolled back", update_id)
                 await session.rollback()
+                data[REDELIVERED] = True
                 return None
             except BaseException:
                 await session.rollback()
