@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
+from collections.abc import Callable
 from functools import partial
 from threading import Thread
 from typing import Any, cast
@@ -199,28 +200,26 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
 
     async def _end(self, how: str) -> None:
         await self._run(_commit if how == "commit" else _rollback)
-        if how == "commit" and self._inline:
+        if how == "commit":
             OneTripConnection._commits += 1
             if OneTripConnection._commits % CHECKPOINT_EVERY == 0:
                 await self._run(_checkpoint, in_thread=True)
 
-    def commit(self) -> None:
+    def _finish(self, how: str, stock: Callable[[], None]) -> None:
+        """Commit or roll back inline (SQLAlchemy's ``stock`` way when not inline or closed)."""
         if not self._inline or cast(aiosqlite.Connection, self._connection)._connection is None:
-            super().commit()
+            stock()
             return
         try:
-            await_(self._end("commit"))
+            await_(self._end(how))
         except Exception as error:
             self._handle_exception(error)
 
+    def commit(self) -> None:
+        self._finish("commit", super().commit)
+
     def rollback(self) -> None:
-        if not self._inline or cast(aiosqlite.Connection, self._connection)._connection is None:
-            super().rollback()
-            return
-        try:
-            await_(self._end("rollback"))
-        except Exception as error:
-            self._handle_exception(error)
+        self._finish("rollback", super().rollback)
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
