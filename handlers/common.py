@@ -22,11 +22,13 @@ from bot.ui.keyboards.report import main_menu
 from bot.ui.states import (
     AddSchool,
     DiagnosticsForm,
+    DocumentsForm,
     EvidenceForm,
     InviteForm,
     ReportForm,
     ReviewForm,
     RoadmapImport,
+    RoadmapItemEdit,
     SurveyAnswering,
 )
 from bot.ui.texts import role_name
@@ -56,6 +58,8 @@ def _cancelled(state_name: str | None, data: dict[str, Any]) -> str:
         ),
         ReviewForm.__name__: _("The return is cancelled; the report stays in the review queue."),
         RoadmapImport.__name__: _("The import is cancelled; the roadmap is unchanged."),
+        RoadmapItemEdit.__name__: _("The change is cancelled; the activity stays as it was."),
+        DocumentsForm.__name__: _("The document is cancelled; nothing was prepared."),
     }
     if group in texts:
         return texts[group]

@@ -301,3 +301,17 @@ def _key(user_id: int):
     from tests.telegram import BOT_ID
 
     return StorageKey(bot_id=BOT_ID, chat_id=user_id, user_id=user_id)
+
+
+async def test_cancel_while_choosing_the_period_says_what_was_cancelled(
+    harness: Harness, world: World, season, tg, today, i18n_ru
+):
+    user = tg.user(world.coordinator.telegram_id)
+    await harness.send(user, "/documents")
+    await harness.click(user, DocKind(kind=DocumentKind.NOTE).pack())
+    cancelled = await harness.send(user, "/cancel")
+    assert sent(cancelled) == [_("The document is cancelled; nothing was prepared.")]
+    assert await harness.dp.fsm.storage.get_state(_key(user.id)) is None
+    # A period typed now is no longer taken for one: nothing is built.
+    later = await harness.send(user, PERIOD)
+    assert not [r for r in later if isinstance(r, SendDocument)]

@@ -264,6 +264,9 @@ async def test_the_coordinator_sets_direction_deadline_and_responsible(
         )
     )
     assert (await item(session_factory, deficit.id)).due_kind == "unknown"
+    (cancelled,) = texts(await harness.send(coordinator, "/cancel"))
+    assert cancelled == _("The change is cancelled; the activity stays as it was.")
+    prompt = screen(await harness.click(coordinator, press(ItemAction.DUE, deficit.id)))
     sent = await harness.send(coordinator, "до 15.03.2027")
     (answer,) = texts(sent)
     assert answer.startswith(
