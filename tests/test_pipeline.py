@@ -354,6 +354,48 @@ async def test_the_next_step_does_not_wait_for_the_previous_press_to_be_answered
     assert len(answered) == 2  # each press answered once
 
 
+async def test_the_confirmation_and_the_cards_buttons_go_out_side_by_side(
+    harness: Harness,
+    recorder: RecordingSession,
+    world: World,
+    item,
+    tg,
+    monkeypatch,
+    session_factory,
+):
+    """«Отправить»: the card loses its buttons and the confirmation is sent in one round trip,
+    not two in a row (the user's next step waited for both)."""
+    teacher = tg.user(world.teacher.telegram_id)
+    await to_card(harness, teacher, item.id)
+    held = asyncio.Event()
+    release = asyncio.Event()
+    make_request = recorder.make_request
+
+    async def slow_edits(bot, method, timeout=None):
+        if type(method).__name__ == "EditMessageReplyMarkup":
+            held.set()
+            await release.wait()  # Telegram hasn't answered the edit yet
+        return await make_request(bot, method, timeout)
+
+    monkeypatch.setattr(recorder, "make_request", slow_edits)
+    recorder.drain()
+    submit = asyncio.create_task(
+        harness.dp.feed_update(
+            harness.bot, harness.updates.callback(teacher, ReportNav(action="submit").pack())
+        )
+    )
+    await held.wait()
+    for _ in range(10_000):
+        if any(isinstance(m, SendMessage) for m in recorder.requests):
+            break
+        await asyncio.sleep(0)
+    sent = [m for m in recorder.requests if isinstance(m, SendMessage)]
+    assert len(sent) == 1 and not submit.done(), "the confirmation waited for the edit"
+    release.set()
+    await submit
+    assert await report_count(session_factory) == 1
+
+
 async def test_a_redelivered_update_has_no_second_effect(
     harness: Harness, session_factory, world: World, item, tg
 ):

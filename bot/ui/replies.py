@@ -9,9 +9,16 @@ or first thing before slow work (rendering a chart, building a file).
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Awaitable
+from typing import Any
+
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.pipeline.unit_of_work import commit_current_unit
 
 
 def not_modified(error: TelegramBadRequest) -> bool:
@@ -82,3 +89,26 @@ async def show(
     if event.bot is None:
         return None
     return await event.bot.send_message(event.from_user.id, text, reply_markup=markup)
+
+
+async def together(*calls: Awaitable[Any]) -> list[Any]:
+    """Send several replies side by side: one Telegram round trip for all of them, not one
+    each (with Telegram 150–250 ms away, the user's next step waited for every one in turn).
+
+    What the update did is committed first: the calls run as tasks of their own, which never
+    commit (bot/pipeline/unit_of_work.py). Every call runs to its end; then the first failure,
+    if any, is raised as a single call's would be."""
+    try:
+        await commit_current_unit()
+    except BaseException:
+        for call in calls:
+            if inspect.iscoroutine(call):
+                call.close()  # never started: no «was never awaited»
+        raise
+    # As tasks: aiogram's method objects are awaitable but not hashable, as gather needs.
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)

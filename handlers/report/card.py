@@ -81,6 +81,16 @@ async def show(
             return
     if isinstance(event, CallbackQuery) and isinstance(event.message, Message):
         await _became_form_message(event, state, event.message)
+    previous = (await state.get_data()).get("form_msg")
+    if isinstance(event, Message) and isinstance(previous, int) and event.bot is not None:
+        # A typed answer: the new form message and the old one's buttons gone, side by side.
+        shown, _gone = await replies.together(
+            replies.show(event, text, markup),
+            replies.edit_markup_by_id(event.bot, event.chat.id, previous),
+        )
+        if shown is not None and shown.message_id != previous:
+            await state.update_data(form_msg=shown.message_id)
+        return
     shown = await replies.show(event, text, markup)
     if shown is not None:
         await _became_form_message(event, state, shown)

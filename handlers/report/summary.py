@@ -73,10 +73,14 @@ async def submit(
     # The card stays as the record of what was sent, without its buttons; the confirmation
     # brings the menu for what comes next (one message, not a separate «Что дальше?»).
     if isinstance(query.message, Message):
-        await replies.edit_markup(query.message, None)
-        await query.message.answer(
-            text + "\n" + _("What next? The menu below: report another activity or see yours."),
-            reply_markup=kb.main_menu(),
+        await replies.together(
+            replies.edit_markup(query.message, None),
+            query.message.answer(
+                text
+                + "\n"
+                + _("What next? The menu below: report another activity or see yours."),
+                reply_markup=kb.main_menu(),
+            ),
         )
 
 
