@@ -78,7 +78,9 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
 ):
     teacher = tg.user(world.teacher.telegram_id)
     await _fill(harness, teacher, item)
-    for _attempt in range(3):  # editMessageReplyMarkup of the card: fails every retry
+    # The card's editMessageReplyMarkup and the confirmation (sent side by side): every retry
+    # of both fails.
+    for _attempt in range(6):
         harness.recorder.add_error(500, "Internal Server Error")
 
     requests = await harness.click(teacher, ReportNav(action="submit").pack())
@@ -87,7 +89,10 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
     async with session_factory() as session:
         assert (await session.scalars(select(FsmRecord))).all() == []  # the draft was used up
     told = [r.text for r in requests if isinstance(r, SendMessage)]
-    assert told == [_(DELIVERY_FAILED)]
+    assert not harness.recorder.responses  # every attempt of both calls failed
+    # The confirmation's failed attempts, then what the user is told.
+    assert told[-1] == _(DELIVERY_FAILED)
+    assert len(told) > 1 and all(t.startswith("✅") for t in told[:-1])
     # The press is answered after the failed reply (CallbackAnswerPolicy): the spinner stops.
     assert [type(r) for r in requests].count(AnswerCallbackQuery) == 1
     # Pressing «Отправить» again on the old card can't store a second report.
