@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
@@ -32,7 +32,7 @@ from bot.ui.states import (
     SurveyAnswering,
 )
 from bot.ui.texts import role_name
-from handlers.surveys.respond import cancel_survey
+from handlers.surveys.respond import cancel_survey, command_during_survey
 from models import Role, User
 from models.audit import record
 from models.users import visible_schools
@@ -183,4 +183,12 @@ def create_router() -> Router:
     router.message.register(whoami, Command("whoami"), flags=allow(EVERY_ROLE))
     router.message.register(lang_command, Command("lang"), flags=allow(EVERY_ROLE))
     router.callback_query.register(lang_chosen, LangChoice.filter(), flags=allow(EVERY_ROLE))
+    # Any other command during a survey (a survey link, /start <token>, still opens one).
+    router.message.register(
+        command_during_survey,
+        SurveyAnswering.question,
+        F.text.startswith("/"),
+        ~F.text.startswith("/start"),
+        flags=public(),
+    )
     return router

@@ -81,6 +81,16 @@ async def test_a_survey_in_the_middle_of_a_report_gives_the_report_back(
     # Typed text during the survey is the survey's, not the report's description.
     sent = await harness.send(teacher, "что-то не то")
     assert _("Please answer with the buttons under the question.") in texts(sent)
+    # Another command would start its own form over the survey and the kept report: it is
+    # told how to go on instead, and nothing changes.
+    before = [(r.state, r.data) for r in await fsm_rows(session_factory)]
+    for command in ("/report", "/diagnostics", "/survey"):
+        sent = await harness.send(teacher, command)
+        assert texts(sent)[0] == _(
+            "You are in the middle of an anonymous survey. Answer it with the buttons under "
+            "the question, or send /cancel to leave it; then the command will work."
+        )
+        assert [(r.state, r.data) for r in await fsm_rows(session_factory)] == before
     for position in range(len(sv.questions("risk500", "teachers"))):
         sent = await harness.click(
             teacher, SurveyAnswer(survey_id=survey_id, position=position, option=1).pack()

@@ -290,3 +290,22 @@ async def typed(message: Message, state: FSMContext, session: AsyncSession) -> N
     answers = list(data.get("answers", []))
     await message.answer(_("Please answer with the buttons under the question."))
     await ask(message, session, survey, answers)
+
+
+async def command_during_survey(
+    message: Message, state: FSMContext, session: AsyncSession
+) -> None:
+    """Another command in the middle of a survey (say /report) would start its own form over
+    the survey and over the form kept inside it: say how to go on instead, nothing changes."""
+    data = await state.get_data()
+    survey = await session.get(Survey, data.get("survey", -1))
+    if survey is None:
+        await typed(message, state, session)  # the survey is gone: give the kept form back
+        return
+    await message.answer(
+        _(
+            "You are in the middle of an anonymous survey. Answer it with the buttons under "
+            "the question, or send /cancel to leave it; then the command will work."
+        )
+    )
+    await ask(message, session, survey, list(data.get("answers", [])))
