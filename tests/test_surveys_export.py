@@ -376,3 +376,47 @@ def test_grades_are_written_as_ranges() -> None:
     assert grade_span(parse_grades("9,5,6,7,1")) == "1, 5–7, 9"
     assert grade_span(parse_grades("6")) == "6"
     assert parse_grades(None) == () and parse_grades("") == ()
+
+
+# --- the configured minimum reaches what users ask for ----------------------------------------
+
+
+async def test_the_chat_export_and_documents_take_the_configured_minimum(
+    harness, world: World, surveys: Surveys, tg, settings: Settings, monkeypatch, i18n_ru
+) -> None:
+    """SURVEY_MIN_RESPONSES, not the exports' default, decides what /export and /documents show
+    (with the default both would look the same, so the minimum is raised above every n)."""
+    import io
+
+    from aiogram.methods import SendDocument
+    from aiogram.types import BufferedInputFile
+
+    from bot.ui import formatting
+    from bot.ui.callbacks import DocKind
+
+    monkeypatch.setattr(formatting, "today", lambda _settings: TODAY)
+    municipal = tg.user(world.municipal.telegram_id)
+    period = f"{START:%d.%m.%Y}-{END:%d.%m.%Y}"
+
+    def the_file(requests: list[Any]) -> bytes:
+        (document,) = [r for r in requests if isinstance(r, SendDocument)]
+        assert isinstance(document.document, BufferedInputFile)
+        return document.document.data
+
+    async def counted_rows() -> int:
+        data = the_file(await harness.send(municipal, f"/export {period}"))
+        ws = load_workbook(io.BytesIO(data))["Опросы"]
+        return sum(1 for row in ws.iter_rows(min_row=3, values_only=True) if row[8] is not None)
+
+    async def shares_in_the_school_report() -> int:
+        await harness.send(coordinator, "/documents")
+        await harness.click(coordinator, DocKind(kind=DocumentKind.SCHOOL).pack())
+        doc = read(the_file(await harness.send(coordinator, period)))
+        return sum("%" in row[5] for row in doc.tables[1].rows)
+
+    coordinator = tg.user(world.coordinator.telegram_id)
+    assert await counted_rows() > 0
+    assert await shares_in_the_school_report() > 0
+    monkeypatch.setattr(settings, "survey_min_responses", 1000)
+    assert await counted_rows() == 0
+    assert await shares_in_the_school_report() == 0
