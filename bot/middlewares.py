@@ -128,8 +128,8 @@ class CallbackAnswerPolicy(BaseMiddleware):
     """
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        query = event.callback_query if isinstance(event, Update) else event
-        if not isinstance(query, CallbackQuery):
+        query = event.callback_query if isinstance(event, Update) else None
+        if query is None:
             return await handler(event, data)
         answered: set[str] = set()
         token = _answered.set(answered)
