@@ -29,6 +29,7 @@ from bot.ui.callbacks import (
 )
 from bot.ui.keyboards import common as keyboards
 from bot.ui.markup import Keyboard
+from bot.ui.routing import narrow
 from bot.ui.states import AddSchool, InviteForm
 from bot.ui.texts import project_name, role_name
 from models import Municipality, Role, User
@@ -400,7 +401,13 @@ async def invite_fallback(message: Message) -> None:
 
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    router = Router(name=__name__)
+    buttons = (MunicipalityPick, ProjectChoice, InviteForSchool, InviteRole, SchoolsPage)
+    router = narrow(
+        Router(name=__name__),
+        commands=True,
+        states=(AddSchool, InviteForm),
+        buttons=(*buttons, InviteSchool, InviteDone),
+    )
     router.message.register(add_school_start, Command("addschool"), flags=MUNICIPAL)
     router.callback_query.register(
         add_school_municipality_picked,

@@ -19,6 +19,7 @@ from bot.ui.callbacks import Cancel, LangChoice
 from bot.ui.commands import commands_for, set_user_commands
 from bot.ui.keyboards import common as keyboards
 from bot.ui.keyboards.report import main_menu
+from bot.ui.routing import narrow
 from bot.ui.states import (
     AddSchool,
     DiagnosticsForm,
@@ -176,7 +177,8 @@ async def lang_chosen(
 
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    router = Router(name=__name__)
+    # Only commands and its own buttons reach these handlers: everything else passes on at once.
+    router = narrow(Router(name=__name__), commands=True, buttons=(Cancel, LangChoice))
     router.message.register(cancel_command, Command("cancel"), flags=public())
     router.callback_query.register(cancel_button, Cancel.filter(), flags=public())
     router.message.register(help_command, Command("help"), flags=public())

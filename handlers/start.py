@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.ui.access import public
 from bot.ui.commands import set_user_commands
 from bot.ui.keyboards.report import main_menu
+from bot.ui.routing import narrow
 from bot.ui.texts import role_name
 from handlers.surveys import respond as surveys
 from models import Role, User
@@ -118,6 +119,6 @@ async def start(
 
 def create_router() -> Router:
     """A fresh router per Dispatcher: routers can't be shared, and tests build many."""
-    router = Router(name=__name__)
+    router = narrow(Router(name=__name__), commands=True)
     router.message.register(start, CommandStart(), flags=public())
     return router
