@@ -49,6 +49,8 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    # Bot API calls in flight at once; more wait for a free connection (aiogram's default: 100).
+    telegram_connections: int = Field(default=400, ge=1, le=10_000)
     database_url: str = DEFAULT_DATABASE_URL
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     timezone: str = "Europe/Moscow"

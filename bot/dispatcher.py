@@ -36,7 +36,10 @@ from handlers import get_routers
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """Every method call and file download goes through TELEGRAM_API_URL."""
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(settings.telegram_api_url),
+            limit=settings.telegram_connections,
+        )
     session.middleware(RetryRequestMiddleware())
     session.middleware(RecordCallbackAnswers())
     # Outermost: the update's work is committed before a call goes out, and retries of that

@@ -6,6 +6,8 @@ malformed or over-long callback data.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,7 @@ from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import Chat, Message, Update
 from aiogram.types import User as TgUser
 from aiogram.utils.i18n import gettext as _
+from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.dispatcher import create_bot
@@ -164,3 +167,40 @@ async def test_malformed_callback_data_gets_a_polite_answer(
         _("This item no longer exists or is not available to you."),
         _("That did not work. Please check and try again."),
     }
+
+
+async def test_more_bot_api_calls_in_flight_than_aiohttps_default_of_100(settings) -> None:
+    """At Telegram's round trip 200 teachers keep ~200 calls in flight: none may queue behind
+    a connection pool of 100 (TELEGRAM_CONNECTIONS)."""
+    wanted = 150
+    in_flight = peak = 0
+    all_there = asyncio.Event()
+
+    async def method(request: web.Request) -> web.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        if in_flight >= wanted:
+            all_there.set()
+        # Held until every call is in flight at once (or, if they can't be, for 5 s).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_there.wait(), timeout=5)
+        in_flight -= 1
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", method)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bot = create_bot(settings.model_copy(update={"telegram_api_url": f"http://127.0.0.1:{port}"}))
+    try:
+        await asyncio.gather(
+            *(bot.send_chat_action(chat_id=n, action="typing") for n in range(wanted))
+        )
+    finally:
+        await bot.session.close()
+        await runner.cleanup()
+    assert peak == wanted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiogram import Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackQueryFilter
@@ -23,12 +25,12 @@ def _states(callback: object) -> list[str] | None:
             if isinstance(each, type) and issubclass(each, StatesGroup):
                 names += [state.state or "" for state in each.__all_states__]
             else:
-                names.append(each.state if isinstance(each, State) else str(each))
+                names.append((each.state or "") if isinstance(each, State) else str(each))
         return names
     return None
 
 
-def _taken(handler_filters: list[object], spec: Narrowing, *, button: bool) -> bool:
+def _taken(handler_filters: Sequence[object], spec: Narrowing, *, button: bool) -> bool:
     """Whether one of a handler's filters (all must pass) is something the root lets in."""
     for callback in handler_filters:
         if button and isinstance(callback, CallbackQueryFilter):
