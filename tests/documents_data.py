@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from exports.documents.build import Document, build_document
+from exports.documents.kinds import DocumentKind
+from exports.surveys import DEFAULT_MIN_RESPONSES
 from models import (
     ActivityReport,
     DiagnosticRun,
@@ -23,10 +27,12 @@ from models import (
     School,
 )
 from models import surveys as sv
+from models.stats import Schools
 from tests.conftest import World
 
 START, END = date(2026, 9, 1), date(2026, 11, 30)
 TODAY = date(2026, 12, 10)
+TZ = ZoneInfo("Europe/Moscow")
 EVIL_TITLE = "=СУММ(1;2) <b>Встреча</b> & родители"
 LEVELS = [
     {"code": "below_basic", "title": "ниже базового"},
@@ -296,4 +302,26 @@ async def make_surveys(world: World, session_factory: async_sessionmaker[AsyncSe
                 closes=date(2026, 11, 9),
                 answers=[[2, 2]] * 5,
             ),
+        )
+
+
+async def build(
+    session_factory: async_sessionmaker[AsyncSession],
+    kind: DocumentKind,
+    schools: Schools,
+    *,
+    min_responses: int = DEFAULT_MIN_RESPONSES,
+) -> Document:
+    """A document of the term, made on 10.12.2026; surveys shown from ``min_responses`` answers."""
+    async with session_factory() as session:
+        return await build_document(
+            session,
+            kind,
+            schools=schools,
+            start=START,
+            end=END,
+            today=TODAY,
+            tz=TZ,
+            now=datetime(2026, 12, 10, 9, tzinfo=UTC),
+            survey_min_responses=min_responses,
         )

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from exports.documents.build import Document, build_document, document_filename
+from exports.documents.build import Document, document_filename
 from exports.documents.common import mark_for
 from exports.documents.facts import Tally
 from exports.documents.kinds import DocumentKind
 from models import ActivityReport, Mark
 from models.users import visible_schools_query
 from tests.conftest import World
-from tests.documents_data import END, EVIL_TITLE, START, TODAY, Season, make_season
+from tests.documents_data import END, EVIL_TITLE, START, Season, make_season
+from tests.documents_data import build as build_for
 from tests.docx_reader import Docx, read
 
 TZ = ZoneInfo("Europe/Moscow")
@@ -40,17 +40,7 @@ async def season(world: World, session_factory: async_sessionmaker[AsyncSession]
 async def build(
     session_factory: async_sessionmaker[AsyncSession], kind: DocumentKind, schools
 ) -> tuple[Document, Docx]:
-    async with session_factory() as session:
-        document = await build_document(
-            session,
-            kind,
-            schools=schools,
-            start=START,
-            end=END,
-            today=TODAY,
-            tz=TZ,
-            now=datetime(2026, 12, 10, 9, tzinfo=UTC),
-        )
+    document = await build_for(session_factory, kind, schools)
     return document, read(document.data)
 
 

@@ -4,7 +4,6 @@ of a hidden survey, and user text as typed (never a formula, never markup)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,7 +14,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from exports.documents.build import build_document
 from exports.documents.kinds import DocumentKind
 from exports.surveys import DEFAULT_MIN_RESPONSES, grade_span, parse_grades
 from exports.xlsx import build_export
@@ -23,24 +21,22 @@ from models import School, Survey, SurveyCount
 from models import surveys as sv
 from models.users import visible_schools_query
 from tests.conftest import World
-from tests.documents_data import END, MIN_RESPONSES, START, TODAY, Surveys, make_surveys
+from tests.documents_data import (
+    END,
+    MIN_RESPONSES,
+    START,
+    TODAY,
+    Surveys,
+    build,
+    make_surveys,
+)
 from tests.docx_reader import Docx, read
+from tests.test_export_xlsx import HEADERS
 
 TZ = ZoneInfo("Europe/Moscow")
 EVIL = "=cmd|' /C calc'!A0"
 MARKUP = "<b>Школа</b> & «=1+1»"
-SURVEY_COLUMNS = [
-    "Школа",
-    "Опрос",
-    "Группа",
-    "Период",
-    "Статус",
-    "Ответили",
-    "Вопрос",
-    "Вариант ответа",
-    "Число ответов",
-    "Доля, %",
-]
+SURVEY_COLUMNS = HEADERS["Опросы"]
 RISK = "Рисковый профиль школы (500+)"
 FEEDBACK = "Обратная связь о проекте"
 AFTER_CLOSING = "Итоги — после закрытия опроса"
@@ -188,18 +184,7 @@ async def document(
     schools: Any,
     min_responses: int = MIN_RESPONSES,
 ) -> Docx:
-    async with session_factory() as session:
-        built = await build_document(
-            session,
-            kind,
-            schools=schools,
-            start=START,
-            end=END,
-            today=TODAY,
-            tz=TZ,
-            now=datetime(2026, 12, 10, 9, tzinfo=UTC),
-            survey_min_responses=min_responses,
-        )
+    built = await build(session_factory, kind, schools, min_responses=min_responses)
     return read(built.data)
 
 
