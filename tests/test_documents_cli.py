@@ -13,7 +13,7 @@ import main
 from exports.documents.build import document_filename
 from exports.documents.kinds import DocumentKind
 from tests.conftest import World
-from tests.documents_data import END, START, make_season
+from tests.documents_data import END, START, make_season, make_surveys
 from tests.docx_reader import read
 
 
@@ -85,3 +85,19 @@ async def test_an_empty_database_writes_nothing(cli_env: Path, capsys):
     )
     assert "not written: no schools to report on" in capsys.readouterr().err
     assert not (cli_env / "m.docx").exists()
+
+
+async def test_survey_figures_follow_the_configured_minimum(
+    world: World, session_factory, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """SURVEY_MIN_RESPONSES reaches the CLI's document, not the documents' own default of 5."""
+    await make_surveys(world, session_factory)
+    period = ["--from", "01.09.2026", "--to", "30.11.2026", "--school", str(world.school_a.id)]
+    shown, hidden = cli_env / "shown.docx", cli_env / "hidden.docx"
+    assert await run("school", *period, "--out", str(shown)) == 0
+    monkeypatch.setenv("SURVEY_MIN_RESPONSES", "7")
+    assert await run("school", *period, "--out", str(hidden)) == 0
+    # The parents' survey: six answers, closed in the period.
+    parents = [read(path.read_bytes()).tables[1].rows[1][5] for path in (shown, hidden)]
+    assert "%" in parents[0]
+    assert parents[1] == "Меньше 7 ответов — не показано, чтобы никого нельзя было узнать."

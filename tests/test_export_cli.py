@@ -20,6 +20,7 @@ import main
 from bot.config import load_settings
 from models import ActivityReport, Mark
 from tests.conftest import World
+from tests.documents_data import make_surveys
 
 ROOT = Path(__file__).resolve().parent.parent
 SHEETS = ["Сводка", "Мероприятия", "Дорожные карты", "Самодиагностика", "Опросы"]
@@ -149,3 +150,22 @@ async def test_a_real_process_without_telegram(world: World, reports, database_u
     assert process.returncode == 0, err.decode()
     assert summary_schools(tmp_path / "week.xlsx") == ["СОШ №2", "СОШ №5"]
     assert "aiogram" not in err.decode()
+
+
+async def test_survey_figures_follow_the_configured_minimum(
+    world: World, session_factory, cli_env: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """SURVEY_MIN_RESPONSES reaches the CLI's export, not the exports' own default of 5."""
+    await make_surveys(world, session_factory)
+    period = ["--from", "2026-09-01", "--to", "2026-11-30", "--school", str(world.school_a.id)]
+    shown, hidden = cli_env / "shown.xlsx", cli_env / "hidden.xlsx"
+    assert await run(*period, "--out", str(shown)) == 0
+    monkeypatch.setenv("SURVEY_MIN_RESPONSES", "7")
+    assert await run(*period, "--out", str(hidden)) == 0
+
+    def counts(path: Path) -> list[object]:
+        rows = load_workbook(path)["Опросы"].iter_rows(min_row=3, values_only=True)
+        return [row[8] for row in rows]  # «Число ответов»
+
+    assert any(isinstance(count, int) for count in counts(shown))
+    assert all(count is None for count in counts(hidden))

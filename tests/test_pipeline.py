@@ -334,19 +334,19 @@ async def test_the_next_step_does_not_wait_for_the_previous_press_to_be_answered
     )
     await held.wait()  # the press's screen is out; its answer is on its way
     assert not press.done()
-    typed = asyncio.create_task(
+    next_step = asyncio.create_task(
         harness.dp.feed_update(
             harness.bot, harness.updates.callback(teacher, ReportMark(mark="done").pack())
         )
     )
     for _ in range(10_000):  # only the event loop's own turns: no I/O in this test session
-        if typed.done():
+        if next_step.done():
             break
         await asyncio.sleep(0)
-    assert typed.done(), "the next step waited for the previous press's answer"
+    assert next_step.done(), "the next step waited for the previous press's answer"
     assert not press.done()
     release.set()
-    await asyncio.gather(press, typed)
+    await asyncio.gather(press, next_step)
     async with session_factory() as session:
         states = (await session.scalars(select(FsmRecord.state))).all()
     assert states == [ReportForm.description.state]  # both steps applied, in order

@@ -34,6 +34,7 @@ from exports.schedule import (
     parse_schedule,
 )
 from exports.xlsx import ExportSummary
+from exports.xlsx import build_export as xlsx_build_export
 from exports.xlsx import last_full_week as xlsx_last_full_week
 from models import ActivityReport, ExportRun, JobStatus, Mark, RoadmapItem
 from models.export_runs import (
@@ -335,6 +336,39 @@ async def test_catch_up_on_start_posts_once_and_never_again(
         assert await scheduler.run_once(weekly.JOB_NAME)
         assert posted(recorder) == []
     assert await run_count(session_factory) == 1
+
+
+async def test_the_weekly_export_shows_surveys_by_the_configured_minimum(
+    world: World,
+    reports,
+    bot,
+    recorder,
+    i18n,
+    settings,
+    session_factory,
+    read_factory,
+    monkeypatch,
+):
+    """SURVEY_MIN_RESPONSES reaches the weekly file, not the exports' own default of 5."""
+    seen: list[object] = []
+
+    async def recording_build_export(*args: Any, **kwargs: Any) -> ExportSummary:
+        seen.append(kwargs.get("min_responses"))
+        return await xlsx_build_export(*args, **kwargs)
+
+    monkeypatch.setattr(weekly, "build_export", recording_build_export)
+    clock = Clock(at(MOSCOW, 2026, 11, 25, 12, 0))
+    settings = settings.model_copy(update={"export_chat_id": CHAT, "survey_min_responses": 17})
+    ticks = Ticks()
+    scheduler = Scheduler(session_factory, sleep=ticks.sleep)
+    job = weekly.setup(scheduler, bot, i18n, settings, read_factory)
+    assert job is not None
+    job._now, job._sleep = clock, clock.sleep
+    await scheduler.start()
+    await asyncio.wait_for(ticks.parked.wait(), 10)
+    await scheduler.stop()
+    assert len(posted(recorder)) == 1
+    assert seen == [17]
 
 
 async def test_the_new_week_goes_out_at_nine_local_time(

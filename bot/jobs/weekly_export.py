@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from bot.config import Settings
 from bot.jobs.scheduler import Scheduler
 from exports.schedule import WeeklySchedule, due_period, format_period, next_run, parse_schedule
+from exports.surveys import DEFAULT_MIN_RESPONSES
 
 # build_export is re-exported: tests replace it where this module looks it up.
 from exports.xlsx import ExportSummary, export_filename
@@ -171,7 +172,7 @@ class WeeklyExport:
         sleep: Sleep = asyncio.sleep,
         heartbeat_sleep: Sleep = asyncio.sleep,
         owner: str | None = None,
-        min_responses: int = 5,
+        min_responses: int = DEFAULT_MIN_RESPONSES,
     ) -> None:
         self.bot = bot
         self.i18n = i18n
