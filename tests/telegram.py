@@ -37,6 +37,8 @@ from aiogram.types import (
 )
 from sqlalchemy import Connection, Engine, Pool, event
 
+from bot.pipeline.unit_of_work import current_unit
+
 # Every transaction open on any engine, by the asyncio task that opened it: a Bot API call made
 # by a task that still has one is a lock held across a Telegram round trip
 # (bot/pipeline/unit_of_work.py).
@@ -88,8 +90,12 @@ def _on_release(dbapi_connection: Any, *args: Any) -> None:
 
 
 def open_transactions() -> int:
-    """Transactions the current task has open, on any engine."""
-    return len(_OPEN.get(_task(), ()))
+    """Transactions the current task has open, on any engine, plus the running update's own
+    when it is still open: a task the update started (replies sent side by side) inherits the
+    update's context, and its call waits on Telegram while the update's lock is held."""
+    unit = current_unit.get()
+    inherited = unit is not None and unit.task is not _task() and unit.session.in_transaction()
+    return len(_OPEN.get(_task(), ())) + inherited
 
 
 # What Telegram's HTML parse mode accepts (core.telegram.org/bots/api#html-style).
