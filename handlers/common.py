@@ -33,6 +33,7 @@ from bot.ui.states import (
     SurveyAnswering,
 )
 from bot.ui.texts import role_name
+from handlers.report.draft import earlier_form_button
 from handlers.surveys.respond import cancel_survey, command_during_survey
 from models import Role, User
 from models.audit import record
@@ -87,17 +88,17 @@ async def cancel_button(
     if user is None and current is None:
         await refuse(query, stranger=True)
         return
+    if current == SurveyAnswering.question.state:
+        # A «✖ Cancel» or «Keep it» left under an earlier screen: the survey (and the form
+        # kept inside it) stays; /cancel is how to leave a survey.
+        await earlier_form_button(query)
+        return
     if callback_data.form and current is not None:
         draft = (await state.get_data()).get("draft")
         key = draft.get("key") if isinstance(draft, dict) else None
         if not isinstance(key, str) or not key.startswith(callback_data.form):
             # «Отмена» under an earlier report form: whatever is in progress now stays.
-            await query.answer(
-                _("This button belongs to an earlier form; the one in progress is kept as it is."),
-                show_alert=True,
-            )
-            if isinstance(query.message, Message):
-                await edits.edit_markup(query.message, None)
+            await earlier_form_button(query)
             return
     # A button without a form behind it (e.g. «Оставить» under a delete question) closes itself.
     text = _cancelled(current, await state.get_data()) if current else _("Closed.")

@@ -18,6 +18,7 @@ from bot.ui.access import public
 from bot.ui.commands import set_user_commands
 from bot.ui.keyboards.report import main_menu
 from bot.ui.routing import narrow
+from bot.ui.states import SurveyAnswering
 from bot.ui.texts import role_name
 from handlers.surveys import respond as surveys
 from models import Role, User
@@ -95,6 +96,10 @@ async def start(
         return
     # Survey links are /start payloads too: a survey token is looked up first, by its hash.
     if await surveys.open_link(message, payload, session, state, settings):
+        return
+    if await state.get_state() == SurveyAnswering.question.state:
+        # An invite in the middle of a survey would drop the survey and any form kept in it.
+        await surveys.command_during_survey(message, state, session)
         return
     tg_user = message.from_user
     assert tg_user is not None  # private-chat messages always have a sender

@@ -24,9 +24,20 @@ COORDINATOR = TG_IDS["coordinator"]
 QUESTIONS = RISK.questions_for(diagnostics.Profile.full())
 
 
+GROUPS = {"students": "учеников", "parents": "родителей", "teachers": "учителей"}
+
+
 def mark(audience: str, n: int, day: date | None) -> str:
-    """The mark as the bot renders it, through the same catalog."""
-    return source_mark(runs.SurveySource(None, audience, n, day))
+    """The mark as a Russian-speaking coordinator must read it (written out, not the bot's own
+    function: a mix-up of groups in the bot must fail here)."""
+    shown = day.strftime("%d.%m.%Y") if day else "—"
+    return f"📊 по опросу {GROUPS[audience]}: n = {n}, {shown}"
+
+
+def test_the_mark_says_whose_survey_it_was(i18n_ru) -> None:
+    day = date(2026, 12, 1)
+    for audience in GROUPS:
+        assert source_mark(runs.SurveySource(None, audience, 12, day)) == mark(audience, 12, day)
 
 
 async def start_risk(harness: Harness, user: Any, factory: async_sessionmaker[AsyncSession]):

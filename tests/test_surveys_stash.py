@@ -9,10 +9,18 @@ from typing import Any
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
-from bot.ui.callbacks import ReportItem, ReportMark, ReportNav, SurveyAnswer, SurveyManage
+from bot.ui.callbacks import (
+    Cancel,
+    ReportItem,
+    ReportMark,
+    ReportNav,
+    SurveyAnswer,
+    SurveyManage,
+)
 from handlers.surveys.respond import kept_text, thanks_text
-from models import ActivityReport, FsmRecord, Mark, RoadmapItem, Survey, SurveyCount
+from models import ActivityReport, FsmRecord, Mark, RoadmapItem, Role, Survey, SurveyCount, User
 from models import surveys as sv
+from models.invites import create_invite
 from tests.conftest import TG_IDS, Harness, World
 from tests.test_surveys import new_survey, texts
 
@@ -151,7 +159,7 @@ async def test_cancel_during_a_survey_keeps_nothing_of_it(
     await harness.send(person, f"/start {token}")
     await harness.click(person, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
     sent = await harness.send(person, "/cancel")
-    assert texts(sent) and all(t for t in texts(sent))
+    assert texts(sent) == [_("The survey is cancelled; nothing of your answers was kept.")]
     assert await fsm_rows(session_factory) == []
     assert await counted(session_factory, survey_id) == (0, 0)
     # The link still works from the start.
@@ -171,6 +179,63 @@ async def test_cancel_during_a_survey_gives_the_report_back(
     sent = await harness.send(teacher, "/cancel")
     assert kept_text("ReportForm:description") in texts(sent)[-1]
     assert await counted(session_factory, survey_id) == (0, 0)
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def test_an_old_cancel_button_during_a_survey_keeps_the_survey_and_the_report(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    """«✖ Cancel» / «Keep it» left under an earlier screen, pressed mid-survey: it would have
+    cleared the survey and the report kept inside it."""
+    item_id = await roadmap_item(session_factory, world)
+    survey_id, token = await new_survey(session_factory, world, audience="teachers")
+    teacher = tg.user(world.teacher.telegram_id)
+    await report_up_to_the_description(harness, teacher, item_id)
+    await harness.send(teacher, f"/start {token}")
+    await harness.click(teacher, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
+    alert = await harness.click(teacher, Cancel().pack())
+    assert any(
+        getattr(m, "text", None)
+        == _("This button belongs to an earlier form; the one in progress is kept as it is.")
+        for m in alert
+    )
+    (row,) = await fsm_rows(session_factory)
+    assert row.state == "SurveyAnswering:question"
+    sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def test_an_invite_link_during_a_survey_waits_for_the_survey(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    """An invite opened mid-survey would have dropped the survey and the report kept in it."""
+    item_id = await roadmap_item(session_factory, world)
+    survey_id, token = await new_survey(session_factory, world, audience="teachers")
+    teacher = tg.user(world.teacher.telegram_id)
+    await report_up_to_the_description(harness, teacher, item_id)
+    await harness.send(teacher, f"/start {token}")
+    await harness.click(teacher, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
+    async with session_factory() as session, session.begin():
+        invite = await create_invite(session, role=Role.TEACHER, school_ids=[world.school_b.id])
+    sent = await harness.send(teacher, f"/start {invite.token}")
+    assert texts(sent)[0] == _(
+        "You are in the middle of an anonymous survey. Answer it with the buttons under "
+        "the question, or send /cancel to leave it; then the command will work."
+    )
+    (row,) = await fsm_rows(session_factory)
+    assert row.state == "SurveyAnswering:question"
+    async with session_factory() as session:
+        user = await session.scalar(
+            select(User).where(User.telegram_id == world.teacher.telegram_id)
+        )
+        assert user is not None and user.school_id == world.school_a.id  # not moved meanwhile
+    sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
     await finish_report(harness, teacher)
     report = await the_report(session_factory)
     assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
