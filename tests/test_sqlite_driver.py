@@ -181,3 +181,67 @@ async def test_row_counts_ids_many_rows_and_errors(
     with pytest.raises(IntegrityError):
         async with session_factory() as session, session.begin():
             session.add(School(municipality_id=10**9, name="Сирота", short_name="Сирота"))
+
+
+async def test_a_statement_queued_behind_the_thread_still_waits_for_the_lock(
+    settings: Settings, engine: AsyncEngine, trips: list[str], world: World
+) -> None:
+    """While the connection is busy in the thread, the next statement queues for the thread
+    too; there it must wait for a locked database (busy timeout), not fail at once."""
+    _sqlite_only(engine)
+    other = sqlite3.connect(settings.database_url.split("///", 1)[1], isolation_level=None)
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        await conn.rollback()
+        adapted = (await conn.get_raw_connection()).dbapi_connection
+        assert isinstance(adapted, sqlite_driver.OneTripConnection)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            await adapted._execute_mutex.acquire()  # as if a statement were in the thread
+            trips.clear()
+
+            async def write() -> None:
+                async with conn.begin():
+                    await conn.execute(
+                        insert(School).values(
+                            municipality_id=world.municipality.id, name="Ждёт", short_name="Ж"
+                        )
+                    )
+
+            task = asyncio.create_task(write())
+            for _ in range(50):
+                await asyncio.sleep(0)
+            adapted._execute_mutex.release()
+            turns = 0
+            while not trips and not task.done():
+                await asyncio.sleep(0)
+                turns += 1
+                assert turns < 100_000, "the write never reached the thread"
+            assert trips == ["_waiting+_execute"]
+        finally:
+            other.commit()
+            other.close()
+        await task
+        count = await conn.scalar(select(func.count()).where(School.name == "Ждёт"))
+    assert count == 1
+
+
+async def test_a_failed_checkpoint_does_not_fail_the_commit_before_it(
+    engine: AsyncEngine,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+    world: World,
+) -> None:
+    _sqlite_only(engine)
+
+    def broken(connection: sqlite3.Connection) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(sqlite_driver, "_checkpoint", broken)
+    monkeypatch.setattr(sqlite_driver, "CHECKPOINT_EVERY", 1)
+    async with session_factory() as session, session.begin():
+        session.add(
+            School(municipality_id=world.municipality.id, name="Сохранена", short_name="С")
+        )
+    async with session_factory() as session:
+        assert await session.scalar(select(func.count()).where(School.name == "Сохранена")) == 1

@@ -35,13 +35,11 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
     _ensure_sqlite_dir(url)
-    inline = False
     if make_url(url).get_driver_name() == "aiosqlite":
         # The main engine runs statements on the event loop and only waits for locks in
         # aiosqlite's thread; the read-only engine's long reads stay in the thread, one trip
         # per statement (bot/db/sqlite_driver.py).
-        inline = not read_only
-        kwargs.setdefault("module", sqlite_driver.dbapi(inline=inline))
+        kwargs.setdefault("module", sqlite_driver.dbapi(inline=not read_only))
     engine = create_async_engine(url, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -50,12 +48,12 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # Inline: a locked database fails at once and the statement waits in the thread.
-        inline_here = inline and getattr(dbapi_connection, "_inline", False)
-        cursor.execute(f"PRAGMA busy_timeout={0 if inline_here else SQLITE_BUSY_TIMEOUT_MS}")
+        inline = getattr(dbapi_connection, "_inline", False)
+        cursor.execute(f"PRAGMA busy_timeout={0 if inline else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        if inline_here:
+        if inline:
             # Checkpoints (page copies, an fsync) run in the thread, not in an inline commit.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()

@@ -37,6 +37,7 @@ Only the buffered cursor and the connection's commit and rollback change. Stream
 from __future__ import annotations
 
 import collections
+import logging
 import sqlite3
 from collections.abc import Callable
 from functools import partial
@@ -52,6 +53,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
+logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 CHECKPOINT_EVERY = 500
 _Outcome = tuple[Any, list[Any] | None, int, int | None]
@@ -181,9 +183,7 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         ``in_thread`` — in aiosqlite's thread, one trip, waiting for the lock up to the busy
         timeout."""
         connection = cast(aiosqlite.Connection, self._connection)
-        if in_thread:
-            function = partial(_waiting, function)
-        elif self._inline and not self._execute_mutex.locked():
+        if self._inline and not in_thread and not self._execute_mutex.locked():
             if not connection._running or connection._connection is None:
                 raise ValueError("Connection closed")
             try:
@@ -191,6 +191,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
             except sqlite3.OperationalError as error:
                 if not _busy(error):
                     raise
+        if self._inline:
+            # This connection's busy timeout is 0: in the thread it waits for the lock.
             function = partial(_waiting, function)
         async with self._execute_mutex:
             # aiosqlite's private hand-off to its thread is untyped (README, «Library patches»).
@@ -203,7 +205,11 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         if how == "commit":
             OneTripConnection._commits += 1
             if OneTripConnection._commits % CHECKPOINT_EVERY == 0:
-                await self._run(_checkpoint, in_thread=True)
+                try:
+                    await self._run(_checkpoint, in_thread=True)
+                except Exception:
+                    # The commit is done: a checkpoint that failed is tried again 500 later.
+                    logger.warning("WAL checkpoint failed", exc_info=True)
 
     def _finish(self, how: str, stock: Callable[[], None]) -> None:
         """Commit or roll back inline (SQLAlchemy's ``stock`` way when not inline or closed)."""
