@@ -107,6 +107,10 @@ def test_root_filters_let_in_commands_states_and_buttons_only() -> None:
     assert let_message(_message("Школа №5"), raw_state=AddSchool.name.state)
     assert not let_message(_message("Школа №5"), raw_state="ReportForm:description")
     assert not let_message(_message("Школа №5"), raw_state=None)
+    # aiogram's Command reads a caption too, and a command after a stray space.
+    caption = _message("").model_copy(update={"text": None, "caption": "/cancel"})
+    assert let_message(caption, raw_state=None)
+    assert let_message(_message(" /help"), raw_state=None)
     user = User(id=5, is_bot=False, first_name="T")
     press = CallbackQuery(id="1", from_user=user, chat_instance="c", data=Cancel(form="f").pack())
     assert let_button(press)

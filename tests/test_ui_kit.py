@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, date, datetime
 
+import pytest
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 from aiogram.utils.i18n import I18n
 
@@ -11,6 +15,7 @@ from bot.config import Settings
 from bot.ui import formatting, paging
 from bot.ui.callbacks import InviteForSchool, MyPage
 from bot.ui.markup import Keyboard
+from bot.ui.replies import together
 from tests.conftest import Harness, World
 
 
@@ -100,3 +105,30 @@ async def test_retapped_picker_page_is_not_an_error(harness: Harness, world: Wor
     assert not [r for r in sent if isinstance(r, SendMessage)]
     answers = [r for r in sent if isinstance(r, AnswerCallbackQuery)]
     assert len(answers) == 1 and answers[0].text is None
+
+
+async def test_replies_side_by_side_all_run_and_a_bug_outranks_a_refusal(caplog) -> None:
+    """`replies.together`: every call runs to its end; of several failures the one that is not
+    Telegram's refusal is raised (it is a bug to see), the others are logged, none is lost."""
+    done: list[str] = []
+
+    async def delivered() -> str:
+        await asyncio.sleep(0)
+        done.append("delivered")
+        return "ok"
+
+    async def refused() -> None:
+        raise TelegramBadRequest(method=SendMessage(chat_id=1, text="x"), message="chat not found")
+
+    async def bug() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("a bug")
+
+    assert await together(delivered(), delivered()) == ["ok", "ok"]
+    with caplog.at_level(logging.WARNING, logger="bot.ui.replies"), pytest.raises(RuntimeError):
+        await together(refused(), delivered(), bug())
+    assert done == ["delivered"] * 3
+    assert any(
+        record.exc_info and isinstance(record.exc_info[1], TelegramBadRequest)
+        for record in caplog.records
+    )

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.pipeline.unit_of_work import commit_current_unit
+
+logger = logging.getLogger(__name__)
 
 
 def not_modified(error: TelegramBadRequest) -> bool:
@@ -108,7 +111,11 @@ async def together(*calls: Awaitable[Any]) -> list[Any]:
     # As tasks: aiogram's method objects are awaitable but not hashable, as gather needs.
     tasks = [asyncio.ensure_future(call) for call in calls]
     results = await asyncio.gather(*tasks, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    failures = [result for result in results if isinstance(result, BaseException)]
+    if failures:
+        # A bug outranks Telegram refusing a call; the failures not raised are logged.
+        failures.sort(key=lambda error: isinstance(error, TelegramAPIError))
+        for other in failures[1:]:
+            logger.warning("a reply sent beside another failed too", exc_info=other)
+        raise failures[0]
     return list(results)

@@ -49,7 +49,7 @@ def narrow(
     prefixes = frozenset(button.__prefix__ for button in buttons)
 
     def message_may_match(message: Message, raw_state: str | None = None) -> bool:
-        if commands and (message.text or message.caption or "").startswith("/"):
+        if commands and (message.text or message.caption or "").lstrip().startswith("/"):
             return True
         return raw_state is not None and raw_state.startswith(groups)
 
