@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from aiogram.utils.i18n import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot.ui.callbacks import (
     Cancel,
@@ -235,6 +235,69 @@ async def test_an_invite_link_during_a_survey_waits_for_the_survey(
         )
         assert user is not None and user.school_id == world.school_a.id  # not moved meanwhile
     sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def _teacher_in_a_survey_over_a_report(
+    harness: Harness, world: World, tg, session_factory
+) -> tuple[Any, int, int]:
+    item_id = await roadmap_item(session_factory, world)
+    survey_id, token = await new_survey(session_factory, world, audience="teachers")
+    teacher = tg.user(world.teacher.telegram_id)
+    await report_up_to_the_description(harness, teacher, item_id)
+    await harness.send(teacher, f"/start {token}")
+    await harness.click(teacher, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
+    return teacher, item_id, survey_id
+
+
+async def _delete(session_factory, survey_id: int) -> None:
+    async with session_factory() as session, session.begin():
+        await session.execute(delete(Survey).where(Survey.id == survey_id))
+
+
+async def test_a_survey_deleted_under_a_button_gives_the_report_back(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    teacher, item_id, survey_id = await _teacher_in_a_survey_over_a_report(
+        harness, world, tg, session_factory
+    )
+    await _delete(session_factory, survey_id)
+    sent = await harness.click(
+        teacher, SurveyAnswer(survey_id=survey_id, position=1, option=0).pack()
+    )
+    assert kept_text("ReportForm:description") in texts(sent)
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def test_text_typed_after_the_survey_was_deleted_gives_the_report_back(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    teacher, item_id, survey_id = await _teacher_in_a_survey_over_a_report(
+        harness, world, tg, session_factory
+    )
+    await _delete(session_factory, survey_id)
+    sent = await harness.send(teacher, "где вопрос?")
+    assert texts(sent)[-1] == kept_text("ReportForm:description")
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def test_a_second_survey_link_keeps_the_first_kept_form(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    teacher, item_id, _first = await _teacher_in_a_survey_over_a_report(
+        harness, world, tg, session_factory
+    )
+    _second, token = await new_survey(session_factory, world, audience="teachers", form="feedback")
+    await harness.send(teacher, f"/start {token}")
+    sent = await harness.send(teacher, "/cancel")
+    # The report comes back, not the first survey.
     assert kept_text("ReportForm:description") in texts(sent)[-1]
     await finish_report(harness, teacher)
     report = await the_report(session_factory)
