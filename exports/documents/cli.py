@@ -82,16 +82,14 @@ async def write_document(
     request: DocumentArgs,
     *,
     tz: ZoneInfo,
-    survey_min_responses: int | None = None,
+    survey_min_responses: int,
 ) -> int:
     """Write the document; prints what was written (or why not) and returns the exit code.
 
-    ``survey_min_responses``: the bot's setting, from which survey figures are shown (None:
-    its default)."""
+    ``survey_min_responses``: the bot's setting, from which survey figures are shown."""
     from sqlalchemy import select
 
     from exports.documents.build import build_document
-    from exports.surveys import DEFAULT_MIN_RESPONSES
     from models import School
     from models.export_runs import region_schools_query
 
@@ -120,11 +118,7 @@ async def write_document(
                     end=request.end,
                     today=request.today,
                     tz=tz,
-                    survey_min_responses=(
-                        DEFAULT_MIN_RESPONSES
-                        if survey_min_responses is None
-                        else survey_min_responses
-                    ),
+                    survey_min_responses=survey_min_responses,
                 )
                 if not document.schools:
                     print("not written: no schools to report on", file=sys.stderr)

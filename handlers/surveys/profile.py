@@ -65,7 +65,7 @@ def source_mark(source: runs.SurveySource) -> str:
         "teachers": _("📊 by the survey of teachers: n = {n}, {day}"),
     }
     mark = marks.get(source.audience, _("📊 by an anonymous survey: n = {n}, {day}"))
-    return mark.format(n=source.n, day=fmt.day(source.on) if source.on else "—")
+    return mark.format(n=source.n, day=fmt.day(source.on))
 
 
 def answer_text(question: diagnostics.Question, value: diagnostics.AnswerValue) -> str:
