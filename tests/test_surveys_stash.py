@@ -184,63 +184,6 @@ async def test_cancel_during_a_survey_gives_the_report_back(
     assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
 
 
-async def test_an_old_cancel_button_during_a_survey_keeps_the_survey_and_the_report(
-    harness: Harness, world: World, tg, session_factory, i18n_ru
-):
-    """«✖ Cancel» / «Keep it» left under an earlier screen, pressed mid-survey: it would have
-    cleared the survey and the report kept inside it."""
-    item_id = await roadmap_item(session_factory, world)
-    survey_id, token = await new_survey(session_factory, world, audience="teachers")
-    teacher = tg.user(world.teacher.telegram_id)
-    await report_up_to_the_description(harness, teacher, item_id)
-    await harness.send(teacher, f"/start {token}")
-    await harness.click(teacher, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
-    alert = await harness.click(teacher, Cancel().pack())
-    assert any(
-        getattr(m, "text", None)
-        == _("This button belongs to an earlier form; the one in progress is kept as it is.")
-        for m in alert
-    )
-    (row,) = await fsm_rows(session_factory)
-    assert row.state == "SurveyAnswering:question"
-    sent = await harness.send(teacher, "/cancel")
-    assert kept_text("ReportForm:description") in texts(sent)[-1]
-    await finish_report(harness, teacher)
-    report = await the_report(session_factory)
-    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
-
-
-async def test_an_invite_link_during_a_survey_waits_for_the_survey(
-    harness: Harness, world: World, tg, session_factory, i18n_ru
-):
-    """An invite opened mid-survey would have dropped the survey and the report kept in it."""
-    item_id = await roadmap_item(session_factory, world)
-    survey_id, token = await new_survey(session_factory, world, audience="teachers")
-    teacher = tg.user(world.teacher.telegram_id)
-    await report_up_to_the_description(harness, teacher, item_id)
-    await harness.send(teacher, f"/start {token}")
-    await harness.click(teacher, SurveyAnswer(survey_id=survey_id, position=0, option=0).pack())
-    async with session_factory() as session, session.begin():
-        invite = await create_invite(session, role=Role.TEACHER, school_ids=[world.school_b.id])
-    sent = await harness.send(teacher, f"/start {invite.token}")
-    assert texts(sent)[0] == _(
-        "You are in the middle of an anonymous survey. Answer it with the buttons under "
-        "the question, or send /cancel to leave it; then the command will work."
-    )
-    (row,) = await fsm_rows(session_factory)
-    assert row.state == "SurveyAnswering:question"
-    async with session_factory() as session:
-        user = await session.scalar(
-            select(User).where(User.telegram_id == world.teacher.telegram_id)
-        )
-        assert user is not None and user.school_id == world.school_a.id  # not moved meanwhile
-    sent = await harness.send(teacher, "/cancel")
-    assert kept_text("ReportForm:description") in texts(sent)[-1]
-    await finish_report(harness, teacher)
-    report = await the_report(session_factory)
-    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
-
-
 async def _teacher_in_a_survey_over_a_report(
     harness: Harness, world: World, tg, session_factory
 ) -> tuple[Any, int, int]:
@@ -258,6 +201,60 @@ async def _delete(session_factory, survey_id: int) -> None:
         await session.execute(delete(Survey).where(Survey.id == survey_id))
 
 
+async def _the_report_goes_out(harness: Harness, teacher: Any, session_factory, item_id: int):
+    """The kept report, finished: it was intact."""
+    await finish_report(harness, teacher)
+    report = await the_report(session_factory)
+    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+
+
+async def test_an_old_cancel_button_during_a_survey_keeps_the_survey_and_the_report(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    """«✖ Cancel» / «Keep it» left under an earlier screen, pressed mid-survey: it would have
+    cleared the survey and the report kept inside it."""
+    teacher, item_id, _survey = await _teacher_in_a_survey_over_a_report(
+        harness, world, tg, session_factory
+    )
+    alert = await harness.click(teacher, Cancel().pack())
+    assert any(
+        getattr(m, "text", None)
+        == _("This button belongs to an earlier form; the one in progress is kept as it is.")
+        for m in alert
+    )
+    (row,) = await fsm_rows(session_factory)
+    assert row.state == "SurveyAnswering:question"
+    sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
+
+
+async def test_an_invite_link_during_a_survey_waits_for_the_survey(
+    harness: Harness, world: World, tg, session_factory, i18n_ru
+):
+    """An invite opened mid-survey would have dropped the survey and the report kept in it."""
+    teacher, item_id, _survey = await _teacher_in_a_survey_over_a_report(
+        harness, world, tg, session_factory
+    )
+    async with session_factory() as session, session.begin():
+        invite = await create_invite(session, role=Role.TEACHER, school_ids=[world.school_b.id])
+    sent = await harness.send(teacher, f"/start {invite.token}")
+    assert texts(sent)[0] == _(
+        "You are in the middle of an anonymous survey. Answer it with the buttons under "
+        "the question, or send /cancel to leave it; then the command will work."
+    )
+    (row,) = await fsm_rows(session_factory)
+    assert row.state == "SurveyAnswering:question"
+    async with session_factory() as session:
+        user = await session.scalar(
+            select(User).where(User.telegram_id == world.teacher.telegram_id)
+        )
+        assert user is not None and user.school_id == world.school_a.id  # not moved meanwhile
+    sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
+
+
 async def test_a_survey_deleted_under_a_button_gives_the_report_back(
     harness: Harness, world: World, tg, session_factory, i18n_ru
 ):
@@ -269,9 +266,7 @@ async def test_a_survey_deleted_under_a_button_gives_the_report_back(
         teacher, SurveyAnswer(survey_id=survey_id, position=1, option=0).pack()
     )
     assert kept_text("ReportForm:description") in texts(sent)
-    await finish_report(harness, teacher)
-    report = await the_report(session_factory)
-    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
 
 
 async def test_text_typed_after_the_survey_was_deleted_gives_the_report_back(
@@ -283,9 +278,7 @@ async def test_text_typed_after_the_survey_was_deleted_gives_the_report_back(
     await _delete(session_factory, survey_id)
     sent = await harness.send(teacher, "где вопрос?")
     assert texts(sent)[-1] == kept_text("ReportForm:description")
-    await finish_report(harness, teacher)
-    report = await the_report(session_factory)
-    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
 
 
 async def test_a_second_survey_link_keeps_the_first_kept_form(
@@ -299,6 +292,4 @@ async def test_a_second_survey_link_keeps_the_first_kept_form(
     sent = await harness.send(teacher, "/cancel")
     # The report comes back, not the first survey.
     assert kept_text("ReportForm:description") in texts(sent)[-1]
-    await finish_report(harness, teacher)
-    report = await the_report(session_factory)
-    assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
