@@ -21,8 +21,7 @@ from aiogram.dispatcher.event.handler import CallableObject, FilterObject, Handl
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.methods import SendMessage
 from aiogram.methods.base import Response
-from aiogram.types import InlineKeyboardMarkup, Message
-from aiogram.utils.keyboard import InlineKeyboardBuilder
+from aiogram.types import Message
 from openpyxl.cell import WriteOnlyCell
 
 # types-openpyxl leaves out the private _set_attributes the export's row writer calls.
@@ -129,32 +128,6 @@ async def test_aiogram_filter_objects_for_run_sync_filters_inline() -> None:
         "aiogram",
         patch,
         "FilterObject.call ignores a swapped callback/awaitable",
-    )
-
-
-# --- bot/ui/markup.py: keyboards copy rows, not buttons --------------------------------------
-
-
-def test_aiogram_keyboard_builder_markup_for_keyboard() -> None:
-    patch = "bot/ui/markup.py Keyboard.as_markup"
-    builder = InlineKeyboardBuilder()
-    for number in range(5):
-        builder.button(text=str(number), callback_data=str(number))
-    builder.adjust(2)
-    _has(builder, "_markup", "aiogram", patch)
-    rows = builder._markup
-    _fail_unless(
-        isinstance(rows, list) and all(isinstance(row, list) for row in rows),
-        "aiogram",
-        patch,
-        "InlineKeyboardBuilder._markup is no longer a list of rows",
-    )
-    _fail_unless(rows == builder.export(), "aiogram", patch, "export() is not a copy of _markup")
-    _fail_unless(
-        builder.as_markup() == InlineKeyboardMarkup(inline_keyboard=rows),
-        "aiogram",
-        patch,
-        "InlineKeyboardBuilder.as_markup() now does more than wrap the rows",
     )
 
 
