@@ -6,7 +6,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.dispatcher.event.handler import FilterObject
@@ -27,6 +26,7 @@ from bot.middlewares import (
     ThrottlingMiddleware,
     UserLocaleMiddleware,
 )
+from bot.pipeline.json_session import JsonAiohttpSession
 from bot.pipeline.locks import RedisLockIsolation, UserLockMiddleware, redis_client
 from bot.pipeline.telegram_retry import RetryRequestMiddleware
 from bot.pipeline.unit_of_work import CommitBeforeRequest, UnitOfWorkMiddleware
@@ -34,9 +34,10 @@ from handlers import get_routers
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
-    """Every method call and file download goes through TELEGRAM_API_URL."""
+    """Every method call and file download goes through TELEGRAM_API_URL; calls without a
+    file send their parameters as JSON (bot/pipeline/json_session.py)."""
     if session is None:
-        session = AiohttpSession(
+        session = JsonAiohttpSession(
             api=TelegramAPIServer.from_base(settings.telegram_api_url),
             limit=settings.telegram_connections,
         )

@@ -25,6 +25,7 @@ class Call:
     params: dict[str, Any]
     token: str
     at: float = field(default_factory=time.monotonic)
+    content_type: str = ""
 
 
 @dataclass
@@ -161,7 +162,7 @@ class FakeBotAPI:
         params = await self._params(request)
         name = method.lower()
         if name != "getupdates":
-            self.calls.append(Call(method, params, token))
+            self.calls.append(Call(method, params, token, content_type=request.content_type))
             self._new_call.set()
         if self.faults[name]:
             fault = self.faults[name].popleft()

@@ -140,7 +140,9 @@ async def test_channel_posts_and_groups_are_left_alone_and_edits_answered_in_pri
     assert api.calls == []
     # A private edit is answered (issue 17: edits were silently ignored).
     await dispatcher.feed_update(http_bot, Update(update_id=1, edited_message=edited))
-    assert [call.params["chat_id"] for call in api.calls_to("sendMessage")] == [str(teacher.id)]
+    assert [str(call.params["chat_id"]) for call in api.calls_to("sendMessage")] == [
+        str(teacher.id)
+    ]
 
 
 @pytest.mark.parametrize(
