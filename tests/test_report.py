@@ -35,7 +35,9 @@ from models import (
     Mark,
     ReviewState,
     RoadmapItem,
+    User,
 )
+from models.reports import Draft, linked_elsewhere, submit_draft
 from tests.conftest import Harness, World
 from tests.telegram import RecordingSession, UpdateFactory, inline_keyboard
 
@@ -571,3 +573,69 @@ async def test_cancel_drops_the_draft(harness: Harness, world: World, items, tg,
     await harness.click(teacher, Cancel().pack())
     async with session_factory() as session:
         assert (await session.scalars(select(FsmRecord))).all() == []
+
+
+# --- the form's queries, built once with parameters (models/reports.py) ---------------------
+
+
+async def test_the_same_draft_submitted_again_gives_back_the_stored_report(
+    session_factory, world: World, items
+):
+    """A redelivered «Отправить» whose draft is still there stores nothing new."""
+    draft = Draft(
+        key="draft-1",
+        school_id=world.school_a.id,
+        item_id=items[0].id,
+        title=items[0].title,
+        mark="done",
+        description="Провели урок",
+        links=["https://a.ru/1"],
+    )
+    results = []
+    for _attempt in range(2):
+        async with session_factory() as session, session.begin():
+            teacher = await session.get(User, world.teacher.id)
+            report, created = await submit_draft(
+                session, teacher, draft, today=date(2026, 12, 3), default_organizer="Школа"
+            )
+            results.append((report.id, created))
+    assert results == [(results[0][0], True), (results[0][0], False)]
+    assert len(await reports(session_factory)) == 1
+
+
+async def test_links_elsewhere_leave_out_the_report_being_edited(
+    session_factory, world: World, items
+):
+    for number, key in enumerate(("first", "second")):
+        draft = Draft(
+            key=key,
+            school_id=world.school_a.id,
+            item_id=items[number].id,
+            title=items[number].title,
+            mark="done",
+            description="Итоги",
+            links=["https://a.ru/itogi", f"https://a.ru/{key}"],
+        )
+        async with session_factory() as session, session.begin():
+            teacher = await session.get(User, world.teacher.id)
+            await submit_draft(
+                session, teacher, draft, today=date(2026, 12, 3), default_organizer="Школа"
+            )
+    first, second = await reports(session_factory)
+    links = ["https://a.ru/itogi", "https://a.ru/first", "https://a.ru/none"]
+    async with session_factory() as session:
+        anywhere = await linked_elsewhere(session, world.school_a.id, links, exclude_report=None)
+        editing_first = await linked_elsewhere(
+            session, world.school_a.id, links, exclude_report=first.id
+        )
+        other_school = await linked_elsewhere(
+            session, world.school_b.id, links, exclude_report=None
+        )
+    assert {url: found[0] for url, found in anywhere.items()} == {
+        "https://a.ru/itogi": first.id,
+        "https://a.ru/first": first.id,
+    }
+    assert {url: found[0] for url, found in editing_first.items()} == {
+        "https://a.ru/itogi": second.id
+    }
+    assert other_school == {}
