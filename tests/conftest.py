@@ -25,6 +25,7 @@ from bot.dispatcher import create_bot, create_dispatcher
 from bot.i18n import create_i18n
 from models import Municipality, Project, Role, School, User, curator_schools
 from tests import pg
+from tests.fake_bot_api import FakeBotAPI
 from tests.telegram import SESSIONS, TOKEN, RecordingSession, UpdateFactory
 
 ADMIN_ID = 900_001
@@ -157,6 +158,15 @@ def no_transaction_across_telegram() -> Iterator[None]:
     assert not violations, f"Bot API calls made inside a database transaction: {violations}"
     assert not doubles, f"button presses answered twice: {doubles}"
     assert not html, f"texts Telegram would refuse: {html}"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotAPI]:
+    """The Bot API stand-in over real HTTP (tests that run aiogram's own client)."""
+    server = FakeBotAPI(TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def http_bot(settings, api: FakeBotAPI) -> AsyncIterator[Bot]:
     bot = create_bot(settings.model_copy(update={"telegram_api_url": api.url}))
     yield bot

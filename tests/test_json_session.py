@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -37,7 +36,6 @@ from aiogram.types import (
 from bot.dispatcher import create_bot
 from bot.pipeline.json_session import JsonAiohttpSession, _NeedsForm, json_body
 from bot.ui.markup import Keyboard
-from tests.fake_bot_api import FakeBotAPI
 from tests.telegram import TOKEN
 
 
@@ -143,14 +141,6 @@ async def test_files_and_defaults_inside_objects_are_left_to_aiograms_form() -> 
             json_body(bot, SendMediaGroup(chat_id=7, media=[photo]))
     finally:
         await bot.session.close()
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotAPI]:
-    server = FakeBotAPI(TOKEN)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_calls_go_as_json_and_uploads_as_a_form_over_http(settings, api) -> None:

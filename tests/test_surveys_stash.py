@@ -208,6 +208,17 @@ async def _the_report_goes_out(harness: Harness, teacher: Any, session_factory, 
     assert report.roadmap_item_id == item_id and report.description == DESCRIPTION
 
 
+async def _leave_the_survey_and_send_the_report(
+    harness: Harness, teacher: Any, session_factory, item_id: int
+) -> None:
+    """Still in the survey; /cancel leaves it, brings the kept report back, and it goes out."""
+    (row,) = await fsm_rows(session_factory)
+    assert row.state == "SurveyAnswering:question"
+    sent = await harness.send(teacher, "/cancel")
+    assert kept_text("ReportForm:description") in texts(sent)[-1]
+    await _the_report_goes_out(harness, teacher, session_factory, item_id)
+
+
 async def test_an_old_cancel_button_during_a_survey_keeps_the_survey_and_the_report(
     harness: Harness, world: World, tg, session_factory, i18n_ru
 ):
@@ -222,11 +233,7 @@ async def test_an_old_cancel_button_during_a_survey_keeps_the_survey_and_the_rep
         == _("This button belongs to an earlier form; the one in progress is kept as it is.")
         for m in alert
     )
-    (row,) = await fsm_rows(session_factory)
-    assert row.state == "SurveyAnswering:question"
-    sent = await harness.send(teacher, "/cancel")
-    assert kept_text("ReportForm:description") in texts(sent)[-1]
-    await _the_report_goes_out(harness, teacher, session_factory, item_id)
+    await _leave_the_survey_and_send_the_report(harness, teacher, session_factory, item_id)
 
 
 async def test_an_invite_link_during_a_survey_waits_for_the_survey(
@@ -243,16 +250,12 @@ async def test_an_invite_link_during_a_survey_waits_for_the_survey(
         "You are in the middle of an anonymous survey. Answer it with the buttons under "
         "the question, or send /cancel to leave it; then the command will work."
     )
-    (row,) = await fsm_rows(session_factory)
-    assert row.state == "SurveyAnswering:question"
     async with session_factory() as session:
         user = await session.scalar(
             select(User).where(User.telegram_id == world.teacher.telegram_id)
         )
         assert user is not None and user.school_id == world.school_a.id  # not moved meanwhile
-    sent = await harness.send(teacher, "/cancel")
-    assert kept_text("ReportForm:description") in texts(sent)[-1]
-    await _the_report_goes_out(harness, teacher, session_factory, item_id)
+    await _leave_the_survey_and_send_the_report(harness, teacher, session_factory, item_id)
 
 
 async def test_a_survey_deleted_under_a_button_gives_the_report_back(
