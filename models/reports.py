@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, exists, func, select
+from sqlalchemy import Row, bindparam, case, delete, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -216,8 +216,21 @@ async def roadmap_choices(
     return items.all(), total
 
 
-async def roadmap_item_for(session: AsyncSession, school_id: int, item_id: int) -> RoadmapItem:
-    item = await session.get(RoadmapItem, item_id)
+# Only the columns the form needs: an ORM get of the whole row cost ~3x the statement.
+_ITEM = select(
+    RoadmapItem.id,
+    RoadmapItem.title,
+    RoadmapItem.direction,
+    RoadmapItem.school_id,
+    RoadmapItem.is_archived,
+).where(RoadmapItem.id == bindparam("id"))
+
+
+async def roadmap_item_for(
+    session: AsyncSession, school_id: int, item_id: int
+) -> Row[int, str, str | None, int, bool]:
+    """A live roadmap item of this school: its id, title and direction (from a button's id)."""
+    item = (await session.execute(_ITEM, {"id": item_id})).first()
     if item is None or item.is_archived:
         raise NotFound()
     if item.school_id != school_id:
@@ -508,11 +521,14 @@ async def recent_reports(
     return rows.all(), total
 
 
+_SHORT_NAME = select(School.short_name).where(School.id == bindparam("id"))
+
+
 async def school_name(session: AsyncSession, school_id: int) -> str:
-    school = await session.get(School, school_id)
-    if school is None:
+    name = await session.scalar(_SHORT_NAME, {"id": school_id})
+    if name is None:
         raise NotFound()
-    return school.short_name
+    return name
 
 
 def valid_direction(code: str) -> str:

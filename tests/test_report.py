@@ -408,6 +408,21 @@ async def test_forged_roadmap_item_of_another_school_is_refused(
     assert draft["item_id"] is None
 
 
+async def test_button_of_an_archived_roadmap_item_is_refused(
+    harness: Harness, world: World, items, tg, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.send(teacher, "/report")
+    # The coordinator archived the item after the list was shown: its button is stale.
+    async with session_factory() as session, session.begin():
+        (await session.get(RoadmapItem, items[0].id)).is_archived = True
+    sent = await harness.click(teacher, ReportItem(item_id=items[0].id).pack())
+    assert alerts(sent) == [_("This item no longer exists or is not available to you.")]
+    async with session_factory() as session:
+        draft = (await session.scalar(select(FsmRecord))).data["draft"]
+    assert draft["item_id"] is None
+
+
 async def test_double_submit_stores_one_report(
     harness: Harness, world: World, items, tg, session_factory
 ):
