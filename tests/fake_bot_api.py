@@ -200,6 +200,10 @@ class FakeBotAPI:
             }
             if "text" in params:
                 message["text"] = params["text"]
+            # As Telegram does: a message comes back with its inline keyboard, if it has one.
+            markup = params.get("reply_markup")
+            if isinstance(markup, dict) and "inline_keyboard" in markup:
+                message["reply_markup"] = markup
             if name == "senddocument":
                 message["document"] = {"file_id": "sent-doc", "file_unique_id": "sent-doc-u"}
             return self._ok(message)

@@ -34,7 +34,7 @@ from aiogram.types import (
 )
 
 from bot.dispatcher import create_bot
-from bot.pipeline.json_session import JsonAiohttpSession, _NeedsForm, json_body
+from bot.pipeline.json_session import JsonAiohttpSession, _NeedsForm, json_body, loads_reply
 from bot.ui.markup import Keyboard
 from tests.telegram import TOKEN
 
@@ -148,6 +148,8 @@ async def test_calls_go_as_json_and_uploads_as_a_form_over_http(settings, api) -
     try:
         sent = await bot.send_message(7, "Отчёт <b>сохранён</b>", reply_markup=_keyboard())
         assert sent.text == "Отчёт <b>сохранён</b>" and sent.chat.id == 7
+        # Telegram echoed the keyboard back (the stand-in does as it does); left unread.
+        assert sent.reply_markup is None
         await bot.send_document(7, BufferedInputFile(b"PK\x03\x04", "Отчёт.xlsx"), caption="📊")
     finally:
         await bot.session.close()
@@ -164,3 +166,18 @@ async def test_calls_go_as_json_and_uploads_as_a_form_over_http(settings, api) -
     attached = document.params["document"].removeprefix("attach://")
     assert document.params[attached] == {"filename": "Отчёт.xlsx", "content": b"PK\x03\x04"}
     assert document.params["parse_mode"] == "HTML"
+
+
+def test_only_the_keyboard_echoed_in_a_reply_is_left_out() -> None:
+    keyboard = {"inline_keyboard": [[{"text": "Готово", "callback_data": "rm:done"}]]}
+    message = {"message_id": 5, "chat": {"id": 7}, "text": "Карточка", "reply_markup": keyboard}
+    reply = loads_reply(json.dumps({"ok": True, "result": message}))
+    assert reply == {
+        "ok": True,
+        "result": {k: v for k, v in message.items() if k != "reply_markup"},
+    }
+    # Updates keep theirs: a pressed button's message is read with its keyboard.
+    updates = {"ok": True, "result": [{"update_id": 1, "callback_query": {"message": message}}]}
+    assert loads_reply(json.dumps(updates)) == updates
+    failure = {"ok": False, "error_code": 400, "description": "Bad Request: message not found"}
+    assert loads_reply(json.dumps(failure)) == failure
