@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.db import sqlite_driver
 from bot.db.engine import create_engine
-from bot.db.sqlite_driver import OneTripDBAPI
+from bot.db.sqlite_driver import OneTripConnection, OneTripDBAPI
 from models import Municipality, School
 from tests.conftest import World
 
@@ -42,9 +42,11 @@ def _sqlite_only(engine: AsyncEngine) -> None:
 
 
 async def test_the_main_engine_makes_no_trip_to_the_thread(
-    engine: AsyncEngine, trips: list[str], world: World
+    engine: AsyncEngine, trips: list[str], world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _sqlite_only(engine)
+    # The periodic checkpoint (every CHECKPOINT_EVERY commits in the process) is not due here.
+    monkeypatch.setattr(OneTripConnection, "_commits", 1)
     assert isinstance(engine.dialect.dbapi, OneTripDBAPI) and engine.dialect.dbapi.inline
     async with engine.begin() as conn:
         await conn.execute(text("SELECT 1"))  # the pool's connection is set up by now
