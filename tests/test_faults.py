@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageReplyMarkup, SendMessage
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    SendMessage,
+)
 from aiogram.utils.i18n import gettext as _
 from sqlalchemy import func, select
 
@@ -98,6 +103,54 @@ async def test_submit_is_saved_when_the_reply_fails_and_the_user_is_told(
     # Pressing «Отправить» again on the old card can't store a second report.
     await harness.click(teacher, ReportNav(action="submit").pack())
     assert await count_reports(session_factory) == 1
+
+
+async def test_a_typed_answer_whose_new_form_message_fails_goes_on_in_the_old_one(
+    harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.send(teacher, "/report")
+    await harness.click(teacher, ReportItem(item_id=item.id).pack())
+    await harness.click(teacher, ReportMark(mark="done").pack())
+    async with session_factory() as session:
+        form_msg = (await session.scalar(select(FsmRecord))).data["form_msg"]
+    # The new form message is refused; taking the old one's buttons away works.
+    harness.recorder.add_error(400, "Bad Request: can't parse entities")
+
+    requests = await harness.send(teacher, "Провели https://school.ru/1")
+
+    gone, shown_again = [
+        r for r in requests if isinstance(r, EditMessageReplyMarkup | EditMessageText)
+    ]
+    assert isinstance(gone, EditMessageReplyMarkup) and gone.message_id == form_msg
+    # The old message shows the step the answer led to, with its buttons: the form goes on.
+    assert isinstance(shown_again, EditMessageText) and shown_again.message_id == form_msg
+    assert shown_again.reply_markup is not None and shown_again.reply_markup.inline_keyboard
+    assert shown_again.text and "https://school.ru/1" in shown_again.text
+    told = [r.text for r in requests if isinstance(r, SendMessage)]
+    assert told[-1] == _(DELIVERY_FAILED)
+    async with session_factory() as session:
+        data = (await session.scalar(select(FsmRecord))).data
+    assert data["form_msg"] == form_msg and data["draft"]["links"] == ["https://school.ru/1"]
+
+
+async def test_a_typed_answer_is_kept_when_telegram_refuses_every_reply(
+    harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
+):
+    teacher = tg.user(world.teacher.telegram_id)
+    await harness.send(teacher, "/report")
+    await harness.click(teacher, ReportItem(item_id=item.id).pack())
+    await harness.click(teacher, ReportMark(mark="done").pack())
+    for _attempt in range(12):  # the new message, the buttons off, the old message, the notice
+        harness.recorder.add_error(500, "Internal Server Error")
+
+    requests = await harness.send(teacher, "Провели https://school.ru/1")
+
+    assert not harness.recorder.responses  # every attempt of every call failed
+    assert [type(r) for r in requests].count(EditMessageText) == 3  # the old message, retried
+    async with session_factory() as session:
+        data = (await session.scalar(select(FsmRecord))).data
+    assert data["draft"]["links"] == ["https://school.ru/1"]
 
 
 async def test_long_flood_wait_is_not_slept_inline(
