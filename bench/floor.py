@@ -11,6 +11,8 @@ alone, in one process, in CPU time of the measuring thread (``time.thread_time``
    state written and the update marked handled, commit, close — exactly as an update runs it,
    on a copy of the `users` demo database (SQLAlchemy's async session, our SQLite driver);
 2. **of which SQLite**: the time spent inside sqlite3 in those statements and the commit;
+   and, for comparison, the same statements (compiled by SQLAlchemy once) and the commit on a
+   plain ``sqlite3`` connection, synchronously: the best a hot path on the raw driver could do;
 3. **a Bot API call, ours**: an editMessageText with a 6-button keyboard through the bot's own
    ``create_bot`` (JSON body, request middlewares), Telegram's reply echoing the keyboard;
 4. **a Bot API call, the example's**: a sendMessage with a reply keyboard through a stock
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import sqlite3
 import tempfile
 import threading
 import time
@@ -42,6 +46,7 @@ from typing import Any
 from aiogram import Bot
 from aiogram.types import KeyboardButton, ReplyKeyboardMarkup
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 import bot.db.sqlite_driver as sqlite_driver
 from bench.common import (
@@ -56,9 +61,9 @@ from bench.common import (
 )
 from bot.config import Settings
 from bot.db.engine import create_engine, create_session_factory
-from bot.db.storage import DatabaseStorage
+from bot.db.storage import DatabaseStorage, _upsert
 from bot.dispatcher import create_bot
-from bot.pipeline.unit_of_work import UnitOfWork, current_unit
+from bot.pipeline.unit_of_work import _FIRST, UnitOfWork, _mark_handled_statement, current_unit
 from bot.ui.markup import Keyboard
 from models import Role, User
 from tests.fake_bot_api import FakeBotAPI
@@ -162,6 +167,55 @@ async def unit_of_work(url: str, count: int) -> tuple[float, float]:
         await engine.dispose()
 
 
+def raw_unit_of_work(path: Path, count: int) -> float:
+    """CPU per unit of work with the same statements on a plain sqlite3 connection."""
+    dialect = sqlite_dialect.dialect(paramstyle="named")
+    first, upsert, mark = (
+        statement.compile(dialect=dialect)
+        for statement in (_FIRST, _upsert("sqlite"), _mark_handled_statement("sqlite"))
+    )
+    connection = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+        connection.execute(f"PRAGMA {pragma}")
+    telegram_ids = [
+        row[0]
+        for row in connection.execute("SELECT telegram_id FROM users WHERE role = 'teacher'")
+    ][:50]
+    data = json.dumps(DRAFT, ensure_ascii=False)
+
+    def step(number: int) -> None:
+        telegram_id = telegram_ids[number % len(telegram_ids)]
+        key = f"{TOKEN.split(':')[0]}:{telegram_id}:{telegram_id}:default"
+        now = time.strftime("%Y-%m-%d %H:%M:%S.000000")
+        update_id = 20_000_000 + number + 1000
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute(
+            first.string,
+            first.construct_params(
+                {"telegram_id": telegram_id, "fsm_key": key, "update_id": update_id}
+            ),
+        ).fetchall()
+        params = {"key": key, "state": "ReportForm:mark", "data": data, "now": now}
+        connection.execute(upsert.string, upsert.construct_params(params))
+        connection.execute(
+            mark.string, mark.construct_params({"update_id": update_id, "now": now})
+        )
+        connection.execute("COMMIT")
+
+    try:
+        for number in range(min(200, count)):
+            step(-1 - number)
+        batches = []
+        for batch in range(5):
+            started = time.thread_time()
+            for number in range(count):
+                step(batch * count + number)
+            batches.append((time.thread_time() - started) / count)
+        return median(batches)
+    finally:
+        connection.close()
+
+
 @contextmanager
 def stand_in() -> Iterator[str]:
     """The Bot API stand-in in a thread (and event loop) of its own; yields its URL."""
@@ -228,6 +282,7 @@ async def main_async(count: int, example_ms: float | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         db = copy_dataset(USERS, Path(tmp) / "floor.sqlite3")
         unit, inside_sqlite = await unit_of_work(sqlite_url(db), count)
+        raw = raw_unit_of_work(db, count)
     with stand_in() as url:
         ours, stock = await bot_api_calls(url, count)
     beyond = unit + CALLS_PER_UPDATE * ours - stock
@@ -235,6 +290,7 @@ async def main_async(count: int, example_ms: float | None) -> dict[str, Any]:
         "count_per_batch": count,
         "unit_of_work_ms": round(unit * 1000, 3),
         "of_which_sqlite_ms": round(inside_sqlite * 1000, 3),
+        "raw_sqlite3_unit_of_work_ms": round(raw * 1000, 3),
         "bot_api_call_ours_ms": round(ours * 1000, 3),
         "bot_api_call_stock_ms": round(stock * 1000, 3),
         "calls_per_update": CALLS_PER_UPDATE,
@@ -254,6 +310,11 @@ def report(result: dict[str, Any]) -> str:
             f"{result['unit_of_work_ms']:.3f}",
         ],
         ["— of which inside SQLite", "", f"{result['of_which_sqlite_ms']:.3f}"],
+        [
+            "the same statements on a plain sqlite3 connection (for comparison)",
+            "",
+            f"{result['raw_sqlite3_unit_of_work_ms']:.3f}",
+        ],
         [
             "Bot API call, ours (JSON, keyboard echoed back)",
             f"{result['calls_per_update']:g}",
