@@ -282,10 +282,7 @@ async def typed(message: Message, state: FSMContext, session: AsyncSession) -> N
     data = await state.get_data()
     survey = await session.get(Survey, data.get("survey", -1))
     if survey is None:
-        kept = await leave_survey(state)
-        await message.answer(lost_text())
-        if kept:
-            await message.answer(kept)
+        await _tell(message, lost_text(), await leave_survey(state))
         return
     answers = list(data.get("answers", []))
     await message.answer(_("Please answer with the buttons under the question."))
