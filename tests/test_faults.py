@@ -42,10 +42,14 @@ async def item(session_factory, world: World) -> RoadmapItem:
     return row
 
 
-async def _fill(harness: Harness, user, item: RoadmapItem) -> None:
+async def _up_to_the_description(harness: Harness, user, item: RoadmapItem) -> None:
     await harness.send(user, "/report")
     await harness.click(user, ReportItem(item_id=item.id).pack())
     await harness.click(user, ReportMark(mark="done").pack())
+
+
+async def _fill(harness: Harness, user, item: RoadmapItem) -> None:
+    await _up_to_the_description(harness, user, item)
     await harness.send(user, "Провели https://school.ru/1")
 
 
@@ -109,9 +113,7 @@ async def test_a_typed_answer_whose_new_form_message_fails_goes_on_in_the_old_on
     harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
 ):
     teacher = tg.user(world.teacher.telegram_id)
-    await harness.send(teacher, "/report")
-    await harness.click(teacher, ReportItem(item_id=item.id).pack())
-    await harness.click(teacher, ReportMark(mark="done").pack())
+    await _up_to_the_description(harness, teacher, item)
     async with session_factory() as session:
         form_msg = (await session.scalar(select(FsmRecord))).data["form_msg"]
     # The new form message is refused; taking the old one's buttons away works.
@@ -138,9 +140,7 @@ async def test_a_typed_answer_is_kept_when_telegram_refuses_every_reply(
     harness: Harness, world: World, item, tg, slept, session_factory, i18n_ru
 ):
     teacher = tg.user(world.teacher.telegram_id)
-    await harness.send(teacher, "/report")
-    await harness.click(teacher, ReportItem(item_id=item.id).pack())
-    await harness.click(teacher, ReportMark(mark="done").pack())
+    await _up_to_the_description(harness, teacher, item)
     for _attempt in range(12):  # the new message, the buttons off, the old message, the notice
         harness.recorder.add_error(500, "Internal Server Error")
 
