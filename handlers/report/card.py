@@ -3,14 +3,12 @@ summary card, and `show`, which keeps the form message's bookkeeping."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from html import escape
 from typing import Any
 
-from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
@@ -27,8 +25,6 @@ from bot.ui.texts import direction_name, input_problem, mark_name
 from handlers.report.draft import save_draft
 from models.errors import InvalidInput
 from models.reports import MAX_DESCRIPTION, MAX_TITLE, Draft, roadmap_choices, school_name
-
-logger = logging.getLogger(__name__)
 
 STEPS = 4
 STEP_OF = {
@@ -97,7 +93,8 @@ async def show(
         except TelegramAPIError:
             # The new form message may not have arrived while the old one lost its buttons:
             # the old one shows this step instead, so the form goes on from there.
-            await _show_on(event.bot, event.chat.id, previous, text, markup)
+            # If that fails too, its error goes to the error router instead: the same notice.
+            await replies.edit_text_by_id(event.bot, event.chat.id, previous, text, markup)
             raise  # the error router tells the user the answer did not arrive
         if shown is not None and shown.message_id != previous:
             await state.update_data(form_msg=shown.message_id)
@@ -105,15 +102,6 @@ async def show(
     shown = await replies.show(event, text, markup)
     if shown is not None:
         await _became_form_message(event, state, shown)
-
-
-async def _show_on(
-    bot: Bot, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None
-) -> None:
-    try:
-        await replies.edit_text_by_id(bot, chat_id, message_id, text, markup)
-    except TelegramAPIError as error:
-        logger.warning("the form could not be shown on its old message: %s", type(error).__name__)
 
 
 async def _became_form_message(
